@@ -1,0 +1,67 @@
+"""Backends behind one interface (base.Runner), chosen in a fixed order by `--backend auto`."""
+from __future__ import annotations
+
+import logging
+import os
+
+from ignite.backends.base import BackendUnavailable, Runner
+from ignite.config import ModelOptions
+from ignite.errors import UsageError
+from ignite.hardware import cpu_has_native_bf16, cuda_available
+from ignite.models.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_dtype(dtype: str, on_gpu: bool) -> str:
+    if dtype != "auto":
+        return dtype
+    if on_gpu or cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOptions,
+                 cache_dir: os.PathLike, threads: int) -> Runner:
+    """Open the requested backend, or for `auto` the first that works: tensorrt, torch on CUDA,
+    then on CPU torch for bf16 (oneDNN) or onnxruntime for fp32."""
+    gpu = cuda_available()
+    dtype = resolve_dtype(dtype, gpu)
+    if backend == "auto":
+        order = ["tensorrt", "torch"] if gpu else (["torch", "onnxruntime"] if dtype in ("bf16", "fp16") else ["onnxruntime"])
+    else:
+        order = [backend]
+    reasons = []
+    for name in order:
+        try:
+            return _open(name, dtype, spec, options, cache_dir, threads, gpu)
+        except BackendUnavailable as exc:
+            reasons.append(f"{name}: {exc}")
+            log.info("backend %s unavailable: %s", name, exc)
+    raise UsageError("no backend can run here (" + "; ".join(reasons) + "); see `ignite doctor`")
+
+
+def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
+          threads: int, gpu: bool) -> Runner:
+    if name == "tensorrt":
+        raise BackendUnavailable("this build has no TensorRT (see `ignite doctor`)")
+    if name == "torch":
+        from ignite.backends.torch import TorchRunner
+
+        return TorchRunner(spec, options.pooling, options.normalize, options.dim,
+                           "cuda:0" if gpu else "cpu", dtype, threads)
+    if name == "onnxruntime":
+        from pathlib import Path
+
+        from ignite.backends.onnxruntime import OnnxRuntimeRunner
+        from ignite.models.export import export_onnx
+
+        onnx_path = export_onnx(spec, options, Path(cache_dir))
+        return OnnxRuntimeRunner(str(onnx_path), threads, dtype)
+    raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+
+
+__all__ = ["BACKENDS", "DTYPES", "BackendUnavailable", "Runner", "open_backend", "resolve_dtype"]

@@ -1,0 +1,145 @@
+"""`ignite` command line. User mistakes become one-line errors with exit code 2; no traceback."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ignite import __version__
+from ignite.errors import IgniteError, UsageError
+
+log = logging.getLogger("ignite")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TOO_MANY_ERRORS, EXIT_DAMAGED_INPUT = 0, 1, 2, 3, 4
+
+EPILOG = """exit codes: 0 done (bad records, if any, are listed and kept as zero rows); 1 run failed
+(I/O, backend); 2 usage error; 3 more bad records than --max-errors; 4 an input file is damaged
+(outputs hold the records read before the damage); 130/143 interrupted."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the fix."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _size(text: str) -> int:
+    units = {"k": 1e3, "m": 1e6, "g": 1e9, "kb": 1e3, "mb": 1e6, "gb": 1e9}
+    t = text.strip().lower()
+    for suffix in sorted(units, key=len, reverse=True):
+        if t.endswith(suffix):
+            return int(float(t[: -len(suffix)]) * units[suffix])
+    return int(t)
+
+
+def _positive(text: str) -> int:
+    value = _size(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def _embed_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "embed", help="embed every record of the input files into an output file",
+        description="Embed every record of the inputs, in order: row i of the output is record i of the "
+                    "input. Records that cannot be embedded keep their row (zeros) and a status.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    io = p.add_argument_group("input and output")
+    io.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
+                    help="files, folders or quoted globs: .jsonl, .txt (one record a line), .parquet; "
+                         ".zst/.gz compression by extension")
+    io.add_argument("--output", "-o", required=True, type=Path, metavar="OUT",
+                    help="OUT.npy (+ OUT.ids.parquet beside it), OUT.parquet (id, embedding), "
+                         "or a folder of shards")
+    io.add_argument("--field", default="text", help="JSONL/Parquet field with the text; dots for nested keys "
+                                                     "(default: text)")
+    io.add_argument("--id-field", default=None, help="field with the record id (default: the record's position)")
+    io.add_argument("--output-dtype", choices=("float32", "float16"), default="float32")
+    io.add_argument("--shard-rows", type=_positive, default=1_000_000, help="rows per shard for a folder output")
+    io.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    io.add_argument("--errors", type=Path, default=None, metavar="FILE",
+                    help="write one JSON line per bad record (file, line, row, id, reason)")
+    io.add_argument("--max-errors", type=int, default=None, metavar="N", help="abort past N bad records")
+    m = p.add_argument_group("model")
+    m.add_argument("--model", "-m", default=None, help="model name or path (default: "
+                   "sentence-transformers/all-MiniLM-L6-v2); resolved offline")
+    m.add_argument("--pooling", choices=("mean", "cls", "max", "lasttoken", "mean_sqrt_len"), default=None,
+                   help="override the model's pooling")
+    m.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                   help="L2-normalise embeddings (default: as the model says)")
+    m.add_argument("--max-length", type=_positive, default=None, help="truncate to N tokens (default: the model's)")
+    m.add_argument("--prefix", default=None, help="literal text put before every record (e.g. 'passage: ')")
+    m.add_argument("--prompt-name", default=None, help="a prompt from the model's config (e.g. query, passage)")
+    m.add_argument("--dim", type=_positive, default=None, help="keep the first N dimensions (Matryoshka) and "
+                                                                "renormalise")
+    r = p.add_argument_group("runtime")
+    r.add_argument("--backend", choices=("auto", "tensorrt", "torch", "onnxruntime"), default="auto",
+                   help="auto: tensorrt, torch on CUDA, then on CPU torch (bf16) or onnxruntime (fp32)")
+    r.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="compute precision; auto: bf16 where the hardware multiplies it natively, else fp32")
+    r.add_argument("--gpus", default="all", help="all | none | comma-separated indices (default: all)")
+    r.add_argument("--batch-tokens", type=_positive, default=None,
+                   help="padded tokens per batch (default: 4096 on CPU, 65536 on GPU)")
+    r.add_argument("--window-records", type=_positive, default=16384, help="records per window (commit unit)")
+    r.add_argument("--threads", type=_positive, default=None, help="CPU threads for the backend (default: all)")
+    r.add_argument("--cache-dir", type=Path, default=None, help="ONNX/engine cache (default: ~/.cache/ignite, "
+                                                                 "or $IGNITE_CACHE)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_embed)
+
+
+def _doctor_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="what this machine can use, and what --backend auto would pick",
+                       description="Print the devices, libraries and backends Ignite can use here.")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ignite", description="Ignite: file-to-file embedding engine. "
+                     "Start with `ignite embed --input corpus.jsonl.zst --output emb.npy`.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ignite {__version__}")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _embed_parser(sub)
+    _doctor_parser(sub)
+    return parser
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from ignite.embed import embed_from_args
+
+    return embed_from_args(args)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from ignite.doctor import doctor
+
+    return doctor()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(format="ignite: %(levelname)s: %(message)s" if os.environ.get("IGNITE_DEBUG")
+                        else "ignite: %(message)s", level=logging.INFO, stream=sys.stderr)
+    for noisy in ("transformers", "torch", "onnxruntime", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.verbose:
+            logging.getLogger().setLevel(logging.DEBUG)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(args.func(args))
+    except IgniteError as exc:
+        print(f"ignite: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ignite: interrupted", file=sys.stderr)
+        return 130

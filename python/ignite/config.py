@@ -1,0 +1,58 @@
+"""One frozen configuration per run: CLI flags over environment over the model's own files over
+defaults. Everything downstream reads this, never argparse."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("IGNITE_CACHE"):
+        return Path(os.environ["IGNITE_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "ignite"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What changes the numbers a model produces (part of export and resume keys)."""
+
+    pooling: str
+    normalize: bool
+    max_length: int
+    prefix: str
+    dim: int | None
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    inputs: tuple[Path, ...]
+    output: Path
+    output_kind: str  # npy | parquet | dir
+    field: str
+    id_field: str | None
+    model_name: str
+    model_path: Path
+    model: ModelOptions
+    backend: str
+    dtype: str
+    output_dtype: str
+    batch_tokens: int
+    window_records: int
+    shard_rows: int
+    cache_dir: Path
+    threads: int
+    quiet: bool
+    overwrite: bool
+    errors_path: Path | None
+    max_errors: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+        out["inputs"] = [str(p) for p in self.inputs]
+        return out

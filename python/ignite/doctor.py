@@ -1,0 +1,62 @@
+"""`ignite doctor`: what this machine offers Ignite, as a table."""
+from __future__ import annotations
+
+import importlib
+import platform
+
+from ignite.hardware import cpu_has_amx, cpu_has_native_bf16, cuda_available, usable_cores
+
+
+def _version(module: str) -> str:
+    try:
+        return str(getattr(importlib.import_module(module), "__version__", "installed"))
+    except ImportError:
+        return "not installed"
+
+
+def rows() -> list[tuple[str, str]]:
+    from ignite.backends import resolve_dtype
+
+    out = [("python", platform.python_version()), ("cpu cores (usable)", str(usable_cores())),
+           ("cpu AMX", "yes" if cpu_has_amx() else "no"),
+           ("cpu native bf16 (AMX or AVX-512 BF16)", "yes" if cpu_has_native_bf16() else "no")]
+    try:
+        from ignite import _engine
+
+        info = _engine.build_info()
+        out.append(("native module", f"ignite._engine {info.get('version', '')} "
+                                     f"(CUDA {'yes' if info.get('cuda') else 'no'}, "
+                                     f"TensorRT {'yes' if info.get('tensorrt') else 'no'})"))
+    except ImportError as exc:
+        out.append(("native module", f"missing ({exc}); reinstall with `pip install .`"))
+    gpu = cuda_available()
+    out.append(("torch", _version("torch")))
+    if gpu:
+        import torch
+
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            out.append((f"gpu {i}", f"{p.name}, {p.total_memory / 2**30:.0f} GiB, sm_{p.major}{p.minor}"))
+        out.append(("cuda (torch)", str(torch.version.cuda)))
+    else:
+        out.append(("gpus", "none usable"))
+    out.append(("tensorrt", _version("tensorrt")))
+    try:
+        import onnxruntime
+
+        out.append(("onnxruntime", f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"))
+    except ImportError:
+        out.append(("onnxruntime", "not installed"))
+    out.append(("faiss", _version("faiss")))
+    dtype = resolve_dtype("auto", gpu)
+    backend = "torch (cuda)" if gpu else ("torch (cpu)" if dtype in ("bf16", "fp16") else "onnxruntime (cpu)")
+    out.append(("--backend auto", f"{backend}, --dtype auto = {dtype}"))
+    return out
+
+
+def doctor() -> int:
+    table = rows()
+    width = max(len(k) for k, _ in table)
+    for key, value in table:
+        print(f"{key:<{width}}  {value}")
+    return 0

@@ -1,0 +1,123 @@
+"""`ignite embed`: turn flags into one EmbedConfig, open the model and backend, run the
+pipeline, print a one-line summary."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ignite.backends import open_backend
+from ignite.config import EmbedConfig, ModelOptions, default_cache_dir
+from ignite.errors import UsageError
+from ignite.hardware import cuda_available, usable_cores
+from ignite.io.inputs import expand_inputs
+from ignite.io.outputs import output_files, output_kind
+from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
+from ignite.pipeline.run import RunStats, run_pipeline
+from ignite.pipeline.tokenize import WindowTokenizer
+
+log = logging.getLogger("ignite")
+
+CPU_BATCH_TOKENS = 4096
+GPU_BATCH_TOKENS = 65536
+
+
+def model_options(spec: ModelSpec, args: argparse.Namespace) -> ModelOptions:
+    if args.prefix is not None and args.prompt_name is not None:
+        raise UsageError("give --prefix or --prompt-name, not both")
+    if args.prompt_name is not None:
+        if args.prompt_name not in spec.prompts:
+            known = ", ".join(sorted(spec.prompts)) or "none"
+            raise UsageError(f"model {spec.name} has no prompt {args.prompt_name!r} (its prompts: {known}); "
+                             f"use --prefix for a literal prefix")
+        prefix = spec.prompts[args.prompt_name]
+    elif args.prefix is not None:
+        prefix = args.prefix
+    else:
+        prefix = spec.prompts.get(spec.default_prompt, "") if spec.default_prompt else ""
+    max_length = args.max_length or spec.max_length
+    if max_length > spec.max_position:
+        raise UsageError(f"--max-length {max_length} exceeds what model {spec.name} supports ({spec.max_position})")
+    if args.dim is not None and spec.hidden_size and args.dim > spec.hidden_size:
+        raise UsageError(f"--dim {args.dim} exceeds the model's dimension {spec.hidden_size}")
+    return ModelOptions(
+        pooling=args.pooling or spec.pooling,
+        normalize=spec.normalize if args.normalize is None else args.normalize,
+        max_length=max_length, prefix=prefix, dim=args.dim,
+    )
+
+
+def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list]:
+    files = expand_inputs(args.input)
+    output: Path = args.output
+    kind = output_kind(output)
+    if not output.parent.exists():
+        raise UsageError(f"output folder {output.parent} does not exist; create it first (mkdir -p {output.parent})")
+    existing = [p for p in output_files(output, kind) if p.exists()]
+    if existing and not args.overwrite:
+        raise UsageError(f"output {existing[0]} already exists; pass --overwrite to replace it")
+    if args.errors is not None and not args.errors.parent.exists():
+        raise UsageError(f"--errors folder {args.errors.parent} does not exist; create it first")
+    model_name = args.model or DEFAULT_MODEL
+    spec = load_spec(resolve_model(model_name), model_name)
+    options = model_options(spec, args)
+    gpu = cuda_available() and args.gpus != "none"
+    cfg = EmbedConfig(
+        inputs=tuple(f.path for f in files), output=output, output_kind=kind, field=args.field,
+        id_field=args.id_field, model_name=model_name, model_path=spec.path, model=options,
+        backend=args.backend, dtype=args.dtype, output_dtype=args.output_dtype,
+        batch_tokens=args.batch_tokens or (GPU_BATCH_TOKENS if gpu else CPU_BATCH_TOKENS),
+        window_records=args.window_records, shard_rows=args.shard_rows,
+        cache_dir=args.cache_dir or default_cache_dir(), threads=args.threads or usable_cores(),
+        quiet=args.quiet, overwrite=args.overwrite, errors_path=args.errors, max_errors=args.max_errors,
+    )
+    return cfg, spec, files
+
+
+def _check_field(files: list, field: str) -> None:
+    """Fail fast, before loading a model, when the text field is absent from a JSONL file's
+    first records (a typo in --field), rather than reporting every record as missing_field."""
+    import itertools
+
+    from ignite.io.readers import RecordReader
+
+    for item in files:
+        if item.format != "jsonl":
+            continue
+        reader = RecordReader(item, field, None, 64)
+        first = next(iter(reader.windows()), None)
+        if first is None:
+            continue
+        statuses = first.status[:64]
+        if statuses and all(s == "missing_field" for s in itertools.islice(statuses, 64)):
+            raise UsageError(f"{item.path}: no record among the first {len(statuses)} has field {field!r}; "
+                             f"name the text field with --field")
+
+
+def embed_from_args(args: argparse.Namespace) -> int:
+    cfg, spec, files = build_config(args)
+    _check_field(files, cfg.field)
+    runner = open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads)
+    tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix)
+    log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; %d input file(s)",
+             spec.name, cfg.model.pooling, ", normalized" if cfg.model.normalize else "", cfg.model.max_length,
+             runner.dim, runner.name, runner.device, runner.dtype, len(files))
+    stats = run_pipeline(cfg, files, runner, tokenizer, pad_multiple=1 if runner.device == "cpu" else 8)
+    _summary(cfg, stats)
+    if stats.damaged:
+        for d in stats.damaged:
+            print(f"ignite: error: {d} (records before it were embedded)", file=sys.stderr)
+        return 4
+    return 0
+
+
+def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
+    rate = stats.records / stats.seconds if stats.seconds else 0.0
+    failed = ""
+    if stats.failed:
+        reasons = ", ".join(f"{k} {v}" for k, v in stats.statuses.most_common() if k != "ok")
+        failed = f"; {stats.failed:,} failed ({reasons})"
+    log.info("embedded %s records in %.1fs (%s rec/s, padding efficiency %.0f%%)%s -> %s",
+             f"{stats.records:,}", stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
+             ", ".join(str(p) for p in stats.outputs))

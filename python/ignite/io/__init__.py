@@ -1,0 +1,1 @@
+"""Inputs (finding and reading files into windows) and outputs (npy, parquet, shard folders)."""

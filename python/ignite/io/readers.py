@@ -1,0 +1,244 @@
+"""Read input files into windows of records. A record that cannot be read keeps its place with
+a status naming the reason; only a damaged file (corrupt archive) stops that file."""
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import orjson
+
+from ignite.io.inputs import InputFile
+from ignite.pipeline.window import OK
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1 << 20
+MAX_LINE_BYTES = 64 << 20  # longer lines are records with status line_too_long
+
+
+@dataclass
+class RawWindow:
+    texts: list[str]
+    ids: list[object]
+    lines: np.ndarray
+    status: list[str]
+    end_offset: int
+
+
+class DamagedInput(Exception):
+    """The file's bytes stop making sense (corrupt or truncated archive)."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        super().__init__(f"{path}: damaged after line {line}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes taken from the underlying (compressed) file, for progress and resume."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        n = self._raw.readinto(buffer)
+        self.consumed += n or 0
+        return n or 0
+
+
+def _open_stream(item: InputFile) -> tuple[BinaryIO, _CountingReader]:
+    raw = open(item.path, "rb")  # noqa: SIM115 - closed by the caller via the returned stream
+    counter = _CountingReader(raw)
+    if item.compression == "zstd":
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(counter, read_size=READ_CHUNK, closefd=True)
+    elif item.compression == "gzip":
+        stream = gzip.GzipFile(fileobj=counter, mode="rb")
+    else:
+        stream = io.BufferedReader(counter, buffer_size=READ_CHUNK)
+    return stream, counter
+
+
+TOO_LONG = object()  # stands for a line longer than MAX_LINE_BYTES, whose bytes were dropped
+
+
+class _ChunkError(Exception):
+    """Decompression failed mid-file."""
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes | object]:
+    """Yield lines without their line ending (LF or CRLF), read in chunks so a line may be longer
+    than any buffer; a UTF-8 BOM at the start is dropped; the last line may lack a newline."""
+    pending = b""
+    discarding = False  # inside a line already longer than MAX_LINE_BYTES
+    first = True
+    while True:
+        try:
+            chunk = stream.read(READ_CHUNK)
+        except Exception as exc:  # zstandard.ZstdError, gzip.BadGzipFile, EOFError, OSError
+            raise _ChunkError(str(exc) or type(exc).__name__) from None
+        if not chunk:
+            break
+        if first:
+            chunk = chunk[3:] if chunk.startswith(b"\xef\xbb\xbf") else chunk
+            first = False
+        parts = chunk.split(b"\n")
+        tail = parts.pop()
+        for part in parts:
+            if discarding:
+                discarding = False
+                pending = b""
+                yield TOO_LONG
+                continue
+            line = pending + part if pending else part
+            pending = b""
+            yield line[:-1] if line.endswith(b"\r") else line
+        if discarding:
+            continue
+        pending = pending + tail if pending else tail
+        if len(pending) > MAX_LINE_BYTES:
+            discarding, pending = True, b""
+    if discarding:
+        yield TOO_LONG
+    elif pending:
+        yield pending[:-1] if pending.endswith(b"\r") else pending
+
+
+def _get_field(obj: object, path: list[str]) -> object:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            raise KeyError(key)
+        obj = obj[key]
+    return obj
+def _to_text(value: object) -> tuple[str, str]:
+    if isinstance(value, str):
+        return value, OK
+    if value is None:
+        return "", "field_null"
+    return "", "field_not_string"
+
+
+class RecordReader:
+    """Reads one input file into RawWindows of at most `window_records` records."""
+
+    def __init__(self, item: InputFile, field: str, id_field: str | None, window_records: int) -> None:
+        self.item = item
+        self.field_path = field.split(".")
+        self.id_path = id_field.split(".") if id_field else None
+        self.window_records = window_records
+        self.damage: DamagedInput | None = None  # set when the file stopped early
+
+    def windows(self) -> Iterator[RawWindow]:
+        if self.item.format == "parquet":
+            yield from self._parquet_windows()
+        else:
+            yield from self._line_windows()
+
+    def _line_windows(self) -> Iterator[RawWindow]:
+        stream, counter = _open_stream(self.item)
+        jsonl = self.item.format == "jsonl"
+        texts: list[str] = []
+        ids: list[object] = []
+        lines: list[int] = []
+        status: list[str] = []
+        line_no = 0
+        try:
+            for raw in _lines(stream):
+                line_no += 1
+                if raw is TOO_LONG:
+                    text, ident, st = "", None, "line_too_long"
+                elif jsonl:
+                    if not raw.strip():
+                        continue  # blank lines in JSONL are not records
+                    text, ident, st = self._parse_json(raw)
+                else:
+                    ident = None
+                    try:
+                        text, st = raw.decode("utf-8"), OK
+                    except UnicodeDecodeError:
+                        text, st = "", "invalid_utf8"
+                texts.append(text)
+                ids.append(ident)
+                lines.append(line_no)
+                status.append(st)
+                if len(texts) >= self.window_records:
+                    yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed)
+                    texts, ids, lines, status = [], [], [], []
+        except _ChunkError as exc:
+            self.damage = DamagedInput(str(self.item.path), line_no, exc.args[0])
+            log.error("%s", self.damage)
+        finally:
+            stream.close()
+        if texts:
+            yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed)
+
+    def _parse_json(self, raw: bytes) -> tuple[str, object, str]:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return "", None, "invalid_utf8"
+            return "", None, "bad_json"
+        if not isinstance(obj, dict):
+            return "", None, "not_an_object"
+        ident = None
+        if self.id_path is not None:
+            try:
+                ident = _get_field(obj, self.id_path)
+            except KeyError:
+                return "", None, "missing_id"
+            ident = ident if isinstance(ident, str) else orjson.dumps(ident).decode()
+        try:
+            value = _get_field(obj, self.field_path)
+        except KeyError:
+            return "", ident, "missing_field"
+        text, st = _to_text(value)
+        return text, ident, st
+
+    def _parquet_windows(self) -> Iterator[RawWindow]:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from ignite.errors import InputError
+
+        try:
+            pfile = pq.ParquetFile(self.item.path)
+        except Exception as exc:
+            raise InputError(f"{self.item.path}: not a readable parquet file ({exc})") from None
+        names = pfile.schema_arrow.names
+        columns = [self.field_path[0]] + ([self.id_path[0]] if self.id_path else [])
+        for col in columns:
+            if col not in names:
+                raise InputError(f"{self.item.path}: no column {col!r} (columns: {', '.join(names)}); "
+                                 f"choose one with --field / --id-field")
+        row = 0
+        total = max(pfile.metadata.num_rows, 1)
+        for batch in pfile.iter_batches(batch_size=self.window_records, columns=sorted(set(columns))):
+            def column(path: list[str]):  # type: ignore[no-untyped-def]
+                arr = batch.column(batch.schema.get_field_index(path[0]))
+                for key in path[1:]:
+                    arr = pc.struct_field(arr, key)
+                return arr
+
+            values = column(self.field_path).to_pylist()
+            texts, status = [], []
+            for value in values:
+                text, st = _to_text(value)
+                texts.append(text)
+                status.append(st)
+            ids: list[object] = [None] * len(values)
+            if self.id_path:
+                ids = [v if isinstance(v, str) or v is None else str(v) for v in column(self.id_path).to_pylist()]
+            lines = np.arange(row + 1, row + 1 + len(values), dtype=np.int64)
+            row += len(values)
+            yield RawWindow(texts, ids, lines, status, int(self.item.size * row / total))

@@ -1,0 +1,48 @@
+"""A window: a run of consecutive records of one input file, the unit that moves between
+stages and is committed to the outputs as a whole."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OK = "ok"
+
+
+@dataclass
+class Window:
+    index: int  # 0, 1, 2, ... in input order
+    start_row: int  # output row of its first record
+    file_index: int
+    texts: list[str]  # "" where the record could not be read
+    ids: list[object]
+    lines: np.ndarray  # int64, 1-based line (or row) in the source file
+    status: list[str]  # OK, or why the record has no embedding
+    end_offset: int  # bytes of the source file consumed at the window's end
+    # Filled by the tokenizer stage.
+    token_ids: np.ndarray | None = None  # flat int32
+    token_offsets: np.ndarray | None = None  # int64, len n+1
+    n_batches: int = 0
+    # Filled by the workers.
+    embeddings: np.ndarray | None = None
+    batches_done: int = 0
+    padded_tokens: int = 0
+    real_tokens: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def ok_rows(self) -> np.ndarray:
+        return np.fromiter((i for i, s in enumerate(self.status) if s == OK), dtype=np.int64)
+
+
+@dataclass
+class Batch:
+    window: Window
+    rows: np.ndarray  # int64 rows of the window, in the order of the batch
+    input_ids: np.ndarray  # int32 [rows, seq]
+    attention_mask: np.ndarray  # int32 [rows, seq]
+    real_tokens: int
+    embeddings: np.ndarray | None = None
