@@ -2,11 +2,11 @@
 a status naming the reason; only a damaged file (corrupt archive) stops that file."""
 from __future__ import annotations
 
-import gzip
 import io
+import zlib
 import logging
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 import orjson
@@ -47,10 +47,55 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
         n = self._raw.readinto(buffer)
         self.consumed += n or 0
         return n or 0
+
+
+class _FrameStream:
+    """Decompresses a file of concatenated frames (zstd frames, gzip members). Unlike the stock
+    stream readers it reports a file that ends inside a frame (a truncated download) or carries
+    garbage after the last one, and it first hands out every byte decoded before the damage."""
+
+    def __init__(self, raw: _CountingReader, new_decoder: Callable[[], Any], name: str) -> None:
+        self._raw, self._new_decoder, self._name = raw, new_decoder, name
+        self._decoder = new_decoder()
+        self._in_frame = False
+        self._error: Exception | None = None
+
+    def read(self, size: int) -> bytes:
+        while True:
+            if self._error is not None:
+                raise self._error
+            data = self._raw.read(size)
+            if not data:
+                if self._in_frame:
+                    raise EOFError(f"{self._name} stream ends inside a frame (truncated file?)")
+                return b""
+            out = []
+            try:
+                while data:
+                    self._in_frame = True
+                    out.append(self._decoder.decompress(data))
+                    if self._decoder.eof:  # frame done: what follows is the next frame
+                        data = self._decoder.unused_data
+                        self._decoder = self._new_decoder()
+                        self._in_frame = False
+                    else:
+                        data = b""
+            except Exception as exc:  # zstandard.ZstdError, zlib.error: damaged bytes
+                self._error = exc
+            chunk = b"".join(out)
+            if chunk:
+                return chunk
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 def _open_stream(item: InputFile) -> tuple[BinaryIO, _CountingReader]:
@@ -59,9 +104,10 @@ def _open_stream(item: InputFile) -> tuple[BinaryIO, _CountingReader]:
     if item.compression == "zstd":
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(counter, read_size=READ_CHUNK, closefd=True)
+        dctx = zstandard.ZstdDecompressor()
+        stream = _FrameStream(counter, dctx.decompressobj, "zstd")
     elif item.compression == "gzip":
-        stream = gzip.GzipFile(fileobj=counter, mode="rb")
+        stream = _FrameStream(counter, lambda: zlib.decompressobj(wbits=31), "gzip")
     else:
         stream = io.BufferedReader(counter, buffer_size=READ_CHUNK)
     return stream, counter

@@ -1,0 +1,49 @@
+"""Fidelity: the real CLI, file to file, against sentence-transformers' encode of the same texts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import cosine_rows, run_cli
+
+
+@pytest.fixture(scope="module")
+def st_reference(passages_2k, st_model) -> np.ndarray:  # type: ignore[no-untyped-def]
+    _, records = passages_2k
+    return st_model.encode([r["text"] for r in records], batch_size=64, convert_to_numpy=True)
+
+
+@pytest.mark.parametrize("backend,dtype,floor", [("onnxruntime", "fp32", 0.9999), ("torch", "fp32", 0.9999),
+                                                 ("torch", "bf16", 0.999)])
+def test_matches_sentence_transformers(tmp_path: Path, cache_dir: Path, passages_2k, st_reference,
+                                       backend: str, dtype: str, floor: float) -> None:
+    path, records = passages_2k
+    out = tmp_path / "emb.npy"
+    result = run_cli("embed", "--input", path, "--output", out, "--id-field", "id", "--backend", backend,
+                     "--dtype", dtype, cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    emb = np.load(out)
+    assert emb.shape == (len(records), 384) and emb.dtype == np.float32
+    cos = cosine_rows(emb, st_reference)
+    assert cos.min() >= floor, f"min cosine {cos.min():.6f} at row {int(cos.argmin())}"
+    ids = pq.read_table(out.with_name("emb.ids.parquet"))
+    assert ids.column("id").to_pylist() == [r["id"] for r in records]
+    assert ids.column("row").to_pylist() == list(range(len(records)))
+    assert ids.column("line").to_pylist() == list(range(1, len(records) + 1))
+    assert set(ids.column("status").to_pylist()) == {"ok"}
+    assert "embedded 2,000 records" in result.stderr
+
+
+def test_record_alone_equals_record_in_batch(tmp_path: Path, cache_dir: Path, passages_2k) -> None:
+    """Padding and batch neighbours must not change a record's embedding (TEI's model test)."""
+    path, records = passages_2k
+    single = tmp_path / "one.jsonl"
+    single.write_text(path.read_text().splitlines()[7] + "\n")
+    out_one, out_all = tmp_path / "one.npy", tmp_path / "all.npy"
+    for inp, out in ((single, out_one), (path, out_all)):
+        result = run_cli("embed", "--input", inp, "--output", out, "--dtype", "fp32", cache_dir=cache_dir)
+        assert result.returncode == 0, result.stderr
+    assert cosine_rows(np.load(out_one), np.load(out_all)[7:8])[0] >= 0.99999
