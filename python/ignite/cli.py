@@ -78,13 +78,13 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--dim", type=_positive, default=None, help="keep the first N dimensions (Matryoshka) and "
                                                                 "renormalise")
     r = p.add_argument_group("runtime")
-    r.add_argument("--backend", choices=("auto", "tensorrt", "torch", "onnxruntime"), default="auto",
-                   help="auto: tensorrt, torch on CUDA, then on CPU torch (bf16) or onnxruntime (fp32)")
+    r.add_argument("--backend", choices=("auto", "tensorrt", "torch", "openvino", "onnxruntime"), default="auto",
+                   help="auto: tensorrt, torch on CUDA; on a CPU openvino, then torch (bf16) or onnxruntime (fp32)")
     r.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="compute precision; auto: bf16 where the hardware multiplies it natively, else fp32")
     r.add_argument("--gpus", default="all", help="all | none | comma-separated indices (default: all)")
     r.add_argument("--batch-tokens", type=_positive, default=None,
-                   help="padded tokens per batch (default: 4096 on CPU, 65536 on GPU)")
+                   help="padded tokens per batch (default: 2048 on CPU, 65536 on GPU)")
     r.add_argument("--window-records", type=_positive, default=16384, help="records per window (commit unit)")
     r.add_argument("--threads", type=_positive, default=None, help="CPU threads for the backend (default: all)")
     r.add_argument("--cache-dir", type=Path, default=None, help="ONNX/engine cache (default: ~/.cache/ignite, "

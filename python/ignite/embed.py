@@ -19,7 +19,7 @@ from ignite.pipeline.tokenize import WindowTokenizer
 
 log = logging.getLogger("ignite")
 
-CPU_BATCH_TOKENS = 4096
+CPU_BATCH_TOKENS = 2048
 GPU_BATCH_TOKENS = 65536
 
 

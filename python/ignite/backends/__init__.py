@@ -12,7 +12,7 @@ from ignite.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
+BACKENDS = ("auto", "tensorrt", "torch", "openvino", "onnxruntime")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -26,12 +26,12 @@ def resolve_dtype(dtype: str, on_gpu: bool) -> str:
 
 def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOptions,
                  cache_dir: os.PathLike, threads: int) -> Runner:
-    """Open the requested backend, or for `auto` the first that works: tensorrt, torch on CUDA,
-    then on CPU torch for bf16 (oneDNN) or onnxruntime for fp32."""
+    """Open the requested backend, or for `auto` the first that works: tensorrt, torch on CUDA;
+    on a CPU openvino, then torch (bf16) or onnxruntime (fp32)."""
     gpu = cuda_available()
     dtype = resolve_dtype(dtype, gpu)
     if backend == "auto":
-        order = ["tensorrt", "torch"] if gpu else (["torch", "onnxruntime"] if dtype in ("bf16", "fp16") else ["onnxruntime"])
+        order = ["tensorrt", "torch"] if gpu else ["openvino", "torch" if dtype != "fp32" else "onnxruntime"]
     else:
         order = [backend]
     reasons = []
@@ -53,14 +53,17 @@ def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_d
 
         return TorchRunner(spec, options.pooling, options.normalize, options.dim,
                            "cuda:0" if gpu else "cpu", dtype, threads)
-    if name == "onnxruntime":
+    if name in ("onnxruntime", "openvino"):
         from pathlib import Path
 
-        from ignite.backends.onnxruntime import OnnxRuntimeRunner
         from ignite.models.export import export_onnx
 
+        if name == "openvino":
+            from ignite.backends.openvino import OpenVinoRunner as OnnxRunner
+        else:
+            from ignite.backends.onnxruntime import OnnxRuntimeRunner as OnnxRunner
         onnx_path = export_onnx(spec, options, Path(cache_dir))
-        return OnnxRuntimeRunner(str(onnx_path), threads, dtype)
+        return OnnxRunner(str(onnx_path), threads, dtype)
     raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
 
 
