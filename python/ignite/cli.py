@@ -80,8 +80,8 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     r = p.add_argument_group("runtime")
     r.add_argument("--backend", choices=("auto", "tensorrt", "torch", "openvino", "onnxruntime"), default="auto",
                    help="auto: tensorrt, torch on CUDA; on a CPU openvino, then torch (bf16) or onnxruntime (fp32)")
-    r.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-                   help="compute precision; auto: bf16 where the hardware multiplies it natively, else fp32")
+    r.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
+                   help="compute precision; auto: bf16 where the hardware multiplies it natively, else fp32; int8: dynamic quantization (onnxruntime, lower fidelity, never the default)")
     r.add_argument("--gpus", default="all", help="all | none | comma-separated indices (default: all)")
     r.add_argument("--batch-tokens", type=_positive, default=None,
                    help="padded tokens per batch (default: 2048 on CPU, 65536 on GPU)")
@@ -126,7 +126,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="ignite: %(levelname)s: %(message)s" if os.environ.get("IGNITE_DEBUG")
                         else "ignite: %(message)s", level=logging.INFO, stream=sys.stderr)
-    for noisy in ("transformers", "torch", "onnxruntime", "urllib3", "filelock"):
+    for noisy in ("transformers", "torch", "onnxruntime", "urllib3", "filelock", "faiss", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     parser = build_parser()
     try:

@@ -47,10 +47,24 @@ def rows() -> list[tuple[str, str]]:
         out.append(("onnxruntime", f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"))
     except ImportError:
         out.append(("onnxruntime", "not installed"))
+    try:
+        import openvino
+
+        out.append(("openvino", f"{openvino.__version__} ({', '.join(openvino.Core().available_devices)})"))
+        has_openvino = True
+    except ImportError:
+        out.append(("openvino", "not installed"))
+        has_openvino = False
     out.append(("faiss", _version("faiss")))
     dtype = resolve_dtype("auto", gpu)
-    backend = "torch (cuda)" if gpu else ("torch (cpu)" if dtype in ("bf16", "fp16") else "onnxruntime (cpu)")
-    out.append(("--backend auto", f"{backend}, --dtype auto = {dtype}"))
+    if gpu:
+        backend = "torch (cuda)"
+    elif has_openvino:
+        backend = "openvino (cpu)"
+    else:
+        backend = "torch (cpu)" if dtype != "fp32" else "onnxruntime (cpu)"
+    why = "native bf16 on this CPU" if dtype == "bf16" and not gpu else ("GPU" if gpu else "no native bf16 here")
+    out.append(("--backend auto", f"{backend}; --dtype auto = {dtype} ({why})"))
     return out
 
 

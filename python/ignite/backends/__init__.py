@@ -13,7 +13,7 @@ from ignite.models.spec import ModelSpec
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "torch", "openvino", "onnxruntime")
-DTYPES = ("auto", "fp32", "bf16", "fp16")
+DTYPES = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_dtype(dtype: str, on_gpu: bool) -> str:
@@ -31,7 +31,10 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
     gpu = cuda_available()
     dtype = resolve_dtype(dtype, gpu)
     if backend == "auto":
-        order = ["tensorrt", "torch"] if gpu else ["openvino", "torch" if dtype != "fp32" else "onnxruntime"]
+        if dtype == "int8":
+            order = ["onnxruntime"]
+        else:
+            order = ["tensorrt", "torch"] if gpu else ["openvino", "torch" if dtype != "fp32" else "onnxruntime"]
     else:
         order = [backend]
     reasons = []
@@ -56,13 +59,15 @@ def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_d
     if name in ("onnxruntime", "openvino"):
         from pathlib import Path
 
-        from ignite.models.export import export_onnx
+        from ignite.models.export import export_onnx, quantize_int8
 
         if name == "openvino":
             from ignite.backends.openvino import OpenVinoRunner as OnnxRunner
         else:
             from ignite.backends.onnxruntime import OnnxRuntimeRunner as OnnxRunner
         onnx_path = export_onnx(spec, options, Path(cache_dir))
+        if dtype == "int8" and name == "onnxruntime":
+            onnx_path = quantize_int8(onnx_path)
         return OnnxRunner(str(onnx_path), threads, dtype)
     raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
 

@@ -1,4 +1,5 @@
-"""CPU backend: the exported ONNX graph (pooling and normalisation inside) on ONNX Runtime."""
+"""CPU backend: the exported ONNX graph (pooling and normalisation inside) on ONNX Runtime, in
+fp32 or dynamically quantized int8."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,8 @@ class OnnxRuntimeRunner:
             import onnxruntime as ort
         except ImportError as exc:
             raise BackendUnavailable(f"onnxruntime is not installed ({exc})") from None
-        if dtype not in ("fp32",):
-            raise BackendUnavailable(f"onnxruntime runs fp32 here, not {dtype}")
+        if dtype not in ("fp32", "int8"):
+            raise BackendUnavailable(f"onnxruntime runs fp32 or int8 here, not {dtype}")
         self.dtype = dtype
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole suite: C++ engine tests (plain, ASan+UBSan, TSan) under ctest, then pytest with the
+# slowest tests printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/engine/run_sanitizers.sh
+python -m pytest tests "$@"
