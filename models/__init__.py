@@ -1,0 +1,1 @@
+"""Model family recipes (data), installed as the package ignite.recipes."""

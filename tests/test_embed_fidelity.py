@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import cosine_rows, run_cli
+from conftest import cosine_rows, read_jsonl_zst, run_cli, shared_file
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +16,9 @@ def st_reference(passages_2k, st_model) -> np.ndarray:  # type: ignore[no-untype
     return st_model.encode([r["text"] for r in records], batch_size=64, convert_to_numpy=True)
 
 
-@pytest.mark.parametrize("backend,dtype,floor", [("onnxruntime", "fp32", 0.9999), ("torch", "fp32", 0.9999),
-                                                 ("torch", "bf16", 0.999)])
+@pytest.mark.parametrize("backend,dtype,floor", [
+    ("onnxruntime", "fp32", 0.9999), ("openvino", "fp32", 0.9999), ("torch", "fp32", 0.9999),
+    ("openvino", "bf16", 0.999), ("torch", "bf16", 0.999)])
 def test_matches_sentence_transformers(tmp_path: Path, cache_dir: Path, passages_2k, st_reference,
                                        backend: str, dtype: str, floor: float) -> None:
     path, records = passages_2k
@@ -47,3 +48,16 @@ def test_record_alone_equals_record_in_batch(tmp_path: Path, cache_dir: Path, pa
         result = run_cli("embed", "--input", inp, "--output", out, "--dtype", "fp32", cache_dir=cache_dir)
         assert result.returncode == 0, result.stderr
     assert cosine_rows(np.load(out_one), np.load(out_all)[7:8])[0] >= 0.99999
+
+
+def test_multilingual_bf16_default(tmp_path: Path, cache_dir: Path, st_model) -> None:  # type: ignore[no-untyped-def]
+    """The default CPU path (bf16 where native) on German, French and Japanese paragraphs."""
+    src = shared_file("multilingual.jsonl.zst")
+    records = read_jsonl_zst(src)
+    out = tmp_path / "ml.npy"
+    result = run_cli("embed", "--input", src, "--output", out, "--id-field", "id", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    ref = st_model.encode([r["text"] for r in records], batch_size=64, convert_to_numpy=True)
+    cos = cosine_rows(np.load(out), ref)
+    assert len(cos) == len(records)
+    assert cos.min() >= 0.999, f"min cosine {cos.min():.6f} at row {int(cos.argmin())}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -34,7 +35,9 @@ def test_parquet_output(tmp_path: Path, cache_dir: Path, small_input: Path, refe
     assert result.returncode == 0, result.stderr
     table = pq.read_table(out)
     assert table.column_names[:2] == ["id", "embedding"]
-    assert str(table.schema.field("embedding").type) == "fixed_size_list<item: float>[384]"
+    emb_type = table.schema.field("embedding").type
+    assert pa.types.is_fixed_size_list(emb_type) and emb_type.list_size == 384
+    assert emb_type.value_type == pa.float32()
     emb = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, 384)
     np.testing.assert_allclose(emb, reference, atol=1e-6)
     assert table.column("id").to_pylist() == list(range(len(TEXTS)))
