@@ -1,0 +1,74 @@
+"""Set up the inline index before the pipeline starts: one quick pass over the inputs counts
+the records and draws a uniform sample (reservoir) across all of them; the sample is embedded
+to train the coarse quantizer and to serve as recall queries."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ignite.backends.base import Runner
+from ignite.index.builder import IndexBuilder
+from ignite.index.plan import plan_index
+from ignite.io.inputs import InputFile
+from ignite.io.readers import RecordReader
+from ignite.pipeline.encode import embed_texts
+from ignite.pipeline.tokenize import WindowTokenizer
+from ignite.pipeline.window import OK
+
+log = logging.getLogger(__name__)
+
+RECALL_QUERIES = 500
+SAMPLE_CAP = 1 << 20  # texts kept by the pre-pass (~0.5 GB at most)
+SEED = 0
+
+
+def sample_records(files: list[InputFile], field: str, size: int, seed: int = SEED) -> tuple[int, list[int], list[str]]:
+    """(record count, rows, texts) of a uniform sample of `size` readable records (Algorithm R).
+    The loop is per window; the per-record work is one random draw."""
+    rng = random.Random(seed)
+    rows: list[int] = []
+    texts: list[str] = []
+    seen = 0  # readable records so far
+    total = 0  # all records (rows)
+    for item in files:
+        for window in RecordReader(item, field, None, 65536).windows():
+            for i, status in enumerate(window.status):
+                if status != OK:
+                    continue
+                if len(rows) < size:
+                    rows.append(total + i)
+                    texts.append(window.texts[i])
+                else:
+                    j = rng.randrange(seen + 1)
+                    if j < size:
+                        rows[j], texts[j] = total + i, window.texts[i]
+                seen += 1
+            total += len(window.texts)
+    return total, rows, texts
+
+
+def prepare_index(folder: Path, kind: str, memory_bytes: int, shard_size: int, files: list[InputFile], field: str,
+                  tokenizer: WindowTokenizer, runner: Runner, batch_tokens: int, pad_multiple: int,
+                  metadata: dict) -> IndexBuilder:
+    start = time.perf_counter()
+    # One pass: count and keep a uniform reservoir big enough for any plan; a uniform subset of
+    # it is still uniform over the input.
+    count, rows, texts = sample_records(files, field, SAMPLE_CAP)
+    plan = plan_index(kind, count, runner.dim, memory_bytes)
+    order = np.random.default_rng(SEED).permutation(len(rows))
+    train = order[: max(plan.train_size, 0)]
+    queries = order[: min(RECALL_QUERIES, len(rows))]
+    # Queries reuse sampled vectors: embed the union once.
+    need = np.union1d(train, queries)
+    vectors = np.zeros((len(rows), runner.dim), dtype=np.float32)
+    vectors[need] = embed_texts([texts[i] for i in need], tokenizer, runner, batch_tokens, pad_multiple)
+    builder = IndexBuilder(folder, plan, runner.dim, shard_size, metadata)
+    builder.train(vectors[train])
+    builder.hold_out(np.asarray(rows, dtype=np.int64)[queries], vectors[queries])
+    log.info("index %s for %d records (trained on %d sampled vectors, %d recall queries) ready in %.1fs",
+             plan.factory, count, len(train) if plan.needs_training else 0, len(queries), time.perf_counter() - start)
+    return builder

@@ -1,0 +1,92 @@
+"""`ignite search`: embed queries with the index's own model and options (and the model's query
+prompt), search the index, and show each hit's id and, when the source is at hand, its text."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ignite.errors import UsageError
+from ignite.index import store
+
+log = logging.getLogger("ignite")
+
+
+def _runner_for(info: dict[str, Any], model: str | None, threads: int):  # type: ignore[no-untyped-def]
+    from ignite.backends import open_backend
+    from ignite.config import ModelOptions, default_cache_dir
+    from ignite.models import load_spec, resolve_model
+    from ignite.pipeline.tokenize import WindowTokenizer
+
+    emb = info.get("embedding") or {}
+    name = model or emb.get("model")
+    if not name:
+        raise UsageError("the index does not say which model built it; pass --model")
+    spec = load_spec(resolve_model(name), name)
+    opts = emb.get("options", {})
+    prefix = spec.prompts.get("query", opts.get("prefix", ""))
+    options = ModelOptions(pooling=opts.get("pooling", spec.pooling), normalize=opts.get("normalize", spec.normalize),
+                           max_length=opts.get("max_length", spec.max_length), prefix=prefix, dim=opts.get("dim"))
+    runner = open_backend("auto", "auto", spec, options, default_cache_dir(), threads)
+    if runner.dim != info["dim"]:
+        raise UsageError(f"model {name} gives {runner.dim}-d vectors but the index holds {info['dim']}-d ones; "
+                         f"pass the model that built it")
+    return WindowTokenizer(spec.tokenizer_path, options.max_length, prefix), runner
+
+
+def _row_table(info: dict[str, Any]) -> pa.Table | None:
+    paths = [Path(p) for p in info.get("row_metadata", []) if Path(p).is_file()]
+    if not paths:
+        return None
+    return pa.concat_tables([pq.read_table(p, columns=["row", "id", "file", "line"]) for p in paths])
+
+
+def _texts_for(meta: pa.Table, rows: set[int], field: str) -> dict[int, str]:
+    """Texts of the given output rows, read back from their source files by line."""
+    from ignite.io.inputs import expand_inputs
+    from ignite.io.readers import RecordReader
+
+    wanted: dict[tuple[str, int], int] = {}
+    all_rows = meta.column("row").to_numpy()
+    picks = np.nonzero(np.isin(all_rows, list(rows)))[0]
+    for i in picks:
+        wanted[(str(meta.column("file")[int(i)]), int(meta.column("line")[int(i)].as_py()))] = int(all_rows[i])
+    out: dict[int, str] = {}
+    for file in {f for f, _ in wanted}:
+        if not Path(file).is_file():
+            continue
+        for window in RecordReader(expand_inputs([file])[0], field, None, 65536).windows():
+            for line, text in zip(window.lines.tolist(), window.texts):
+                if (file, line) in wanted:
+                    out[wanted[(file, line)]] = text
+    return out
+
+
+def run_search(index_dir: Path, queries: list[tuple[str, str]], k: int, model: str | None, threads: int,
+               nprobe: int | None) -> list[dict[str, Any]]:
+    from ignite.pipeline.encode import embed_texts
+
+    info = store.read_info(index_dir)
+    tokenizer, runner = _runner_for(info, model, threads)
+    vectors = embed_texts([q for _, q in queries], tokenizer, runner, 4096)
+    scores, rows = store.search(index_dir, vectors, k, nprobe)
+    meta = _row_table(info)
+    hit_rows = {int(r) for r in rows.ravel() if r >= 0}
+    texts = _texts_for(meta, hit_rows, info.get("embedding", {}).get("field", "text")) if meta is not None else {}
+    ids: dict[int, Any] = {}
+    if meta is not None:
+        row_col = meta.column("row").to_numpy()
+        for i in np.nonzero(np.isin(row_col, list(hit_rows)))[0]:
+            ids[int(row_col[i])] = meta.column("id")[int(i)].as_py()
+    hits = []
+    for (qid, _), s_line, r_line in zip(queries, scores, rows):
+        for rank, (score, row) in enumerate(zip(s_line.tolist(), r_line.tolist()), start=1):
+            if row < 0:
+                continue
+            hits.append({"query_id": qid, "rank": rank, "score": float(score), "row": int(row),
+                         "id": ids.get(int(row), int(row)), "text": texts.get(int(row))})
+    return hits
