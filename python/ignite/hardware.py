@@ -43,3 +43,28 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def select_gpus(spec: str) -> list[str]:
+    """`--gpus all|none|0,2` to torch device names. Indices count the GPUs this process sees, so
+    CUDA_VISIBLE_DEVICES applies first, as with every CUDA program."""
+    from ignite.errors import UsageError
+
+    spec = spec.strip().lower()
+    if spec == "none" or not cuda_available():
+        if spec not in ("none", "all"):
+            raise UsageError(f"--gpus {spec}: no usable GPU here (see `ignite doctor`); use --gpus none")
+        return []
+    import torch
+
+    count = torch.cuda.device_count()
+    if spec == "all":
+        return [f"cuda:{i}" for i in range(count)]
+    try:
+        picked = [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--gpus {spec!r}: give all, none, or comma-separated indices like 0,2") from None
+    bad = [i for i in picked if not 0 <= i < count]
+    if bad:
+        raise UsageError(f"--gpus {spec}: GPU {bad[0]} does not exist; this process sees {count} (0..{count - 1})")
+    return [f"cuda:{i}" for i in dict.fromkeys(picked)]

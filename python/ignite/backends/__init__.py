@@ -25,10 +25,11 @@ def resolve_dtype(dtype: str, on_gpu: bool) -> str:
 
 
 def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOptions,
-                 cache_dir: os.PathLike, threads: int) -> Runner:
+                 cache_dir: os.PathLike, threads: int, device: str | None = None, batch_tokens: int = 65536) -> Runner:
     """Open the requested backend, or for `auto` the first that works: tensorrt, torch on CUDA;
     on a CPU openvino, then torch (bf16) or onnxruntime (fp32)."""
-    gpu = cuda_available()
+    gpu = cuda_available() if device is None else device.startswith("cuda")
+    device = device or ("cuda:0" if gpu else "cpu")
     dtype = resolve_dtype(dtype, gpu)
     if backend == "auto":
         if dtype == "int8":
@@ -40,7 +41,7 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
     reasons = []
     for name in order:
         try:
-            return _open(name, dtype, spec, options, cache_dir, threads, gpu)
+            return _open(name, dtype, spec, options, cache_dir, threads, device, batch_tokens)
         except BackendUnavailable as exc:
             reasons.append(f"{name}: {exc}")
             log.info("backend %s unavailable: %s", name, exc)
@@ -48,14 +49,16 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
 
 
 def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
-          threads: int, gpu: bool) -> Runner:
+          threads: int, device: str, batch_tokens: int) -> Runner:
     if name == "tensorrt":
         raise BackendUnavailable("this build has no TensorRT (see `ignite doctor`)")
     if name == "torch":
         from ignite.backends.torch import TorchRunner
 
-        return TorchRunner(spec, options.pooling, options.normalize, options.dim,
-                           "cuda:0" if gpu else "cpu", dtype, threads)
+        return TorchRunner(spec, options.pooling, options.normalize, options.dim, device, dtype, threads,
+                           batch_tokens)
+    if name in ("onnxruntime", "openvino") and device != "cpu":
+        raise BackendUnavailable(f"{name} runs on the CPU here, not {device}")
     if name in ("onnxruntime", "openvino"):
         from pathlib import Path
 
