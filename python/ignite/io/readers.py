@@ -20,6 +20,14 @@ READ_CHUNK = 1 << 20
 MAX_LINE_BYTES = 64 << 20  # longer lines are records with status line_too_long
 
 
+class DamagedInput(Exception):
+    """The file's bytes stop making sense (corrupt or truncated archive)."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        super().__init__(f"{path}: damaged after line {line}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
+
+
 @dataclass
 class RawWindow:
     texts: list[str]
@@ -27,14 +35,8 @@ class RawWindow:
     lines: np.ndarray
     status: list[str]
     end_offset: int
-
-
-class DamagedInput(Exception):
-    """The file's bytes stop making sense (corrupt or truncated archive)."""
-
-    def __init__(self, path: str, line: int, reason: str) -> None:
-        super().__init__(f"{path}: damaged after line {line}: {reason}")
-        self.path, self.line, self.reason = path, line, reason
+    last: bool = False  # the file has no records after this window
+    damage: DamagedInput | None = None  # set on the last window of a damaged file
 
 
 class _CountingReader(io.RawIOBase):
@@ -120,19 +122,38 @@ class _ChunkError(Exception):
     """Decompression failed mid-file."""
 
 
-def _lines(stream: BinaryIO) -> Iterator[bytes | object]:
-    """Yield lines without their line ending (LF or CRLF), read in chunks so a line may be longer
-    than any buffer; a UTF-8 BOM at the start is dropped; the last line may lack a newline."""
-    pending = b""
-    discarding = False  # inside a line already longer than MAX_LINE_BYTES
-    first = True
+def _chunks(stream: BinaryIO, skip_lines: int = 0) -> Iterator[bytes]:
+    """The decompressed bytes of `stream` in chunks, after its first `skip_lines` lines: those are
+    only counted (newlines in whole chunks), never split or parsed, so a resume skips fast."""
     while True:
         try:
             chunk = stream.read(READ_CHUNK)
         except Exception as exc:  # zstandard.ZstdError, gzip.BadGzipFile, EOFError, OSError
             raise _ChunkError(str(exc) or type(exc).__name__) from None
         if not chunk:
-            break
+            return
+        if skip_lines:
+            newlines = chunk.count(b"\n")
+            if newlines < skip_lines:
+                skip_lines -= newlines
+                continue
+            at = -1
+            for _ in range(skip_lines):
+                at = chunk.index(b"\n", at + 1)
+            chunk, skip_lines = chunk[at + 1:], 0
+            if not chunk:
+                continue
+        yield chunk
+
+
+def _lines(stream: BinaryIO, skip_lines: int = 0) -> Iterator[bytes | object]:
+    """Yield lines without their line ending (LF or CRLF), read in chunks so a line may be longer
+    than any buffer; a UTF-8 BOM at the start is dropped; the last line may lack a newline.
+    The first `skip_lines` lines are skipped unread."""
+    pending = b""
+    discarding = False  # inside a line already longer than MAX_LINE_BYTES
+    first = not skip_lines
+    for chunk in _chunks(stream, skip_lines):
         if first:
             chunk = chunk[3:] if chunk.startswith(b"\xef\xbb\xbf") else chunk
             first = False
@@ -173,13 +194,16 @@ def _to_text(value: object) -> tuple[str, str]:
 
 
 class RecordReader:
-    """Reads one input file into RawWindows of at most `window_records` records."""
+    """Reads one input file into RawWindows of at most `window_records` records, starting after
+    its first `skip_lines` lines (rows, for parquet): the committed part of a resumed run."""
 
-    def __init__(self, item: InputFile, field: str, id_field: str | None, window_records: int) -> None:
+    def __init__(self, item: InputFile, field: str, id_field: str | None, window_records: int,
+                 skip_lines: int = 0) -> None:
         self.item = item
         self.field_path = field.split(".")
         self.id_path = id_field.split(".") if id_field else None
         self.window_records = window_records
+        self.skip_lines = skip_lines
         self.damage: DamagedInput | None = None  # set when the file stopped early
 
     def windows(self) -> Iterator[RawWindow]:
@@ -195,10 +219,15 @@ class RecordReader:
         ids: list[object] = []
         lines: list[int] = []
         status: list[str] = []
-        line_no = 0
+        line_no = self.skip_lines
         try:
-            for raw in _lines(stream):
+            for raw in _lines(stream, self.skip_lines):
                 line_no += 1
+                # A full window goes out when the next record arrives, so the one that ends the
+                # file is known to be the last (a resume then skips a finished file unread).
+                if len(texts) >= self.window_records and (raw is TOO_LONG or not jsonl or raw.strip()):
+                    yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed)
+                    texts, ids, lines, status = [], [], [], []
                 if raw is TOO_LONG:
                     text, ident, st = "", None, "line_too_long"
                 elif jsonl:
@@ -215,16 +244,13 @@ class RecordReader:
                 ids.append(ident)
                 lines.append(line_no)
                 status.append(st)
-                if len(texts) >= self.window_records:
-                    yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed)
-                    texts, ids, lines, status = [], [], [], []
         except _ChunkError as exc:
             self.damage = DamagedInput(str(self.item.path), line_no, exc.args[0])
             log.error("%s", self.damage)
         finally:
             stream.close()
         if texts:
-            yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed)
+            yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed, True, self.damage)
 
     def _parse_json(self, raw: bytes) -> tuple[str, object, str]:
         try:
@@ -267,9 +293,22 @@ class RecordReader:
             if col not in names:
                 raise InputError(f"{self.item.path}: no column {col!r} (columns: {', '.join(names)}); "
                                  f"choose one with --field / --id-field")
-        row = 0
-        total = max(pfile.metadata.num_rows, 1)
-        for batch in pfile.iter_batches(batch_size=self.window_records, columns=sorted(set(columns))):
+        meta = pfile.metadata
+        total = max(meta.num_rows, 1)
+        # Resume: start at the row group holding the first row not yet committed.
+        first_group, row = 0, 0
+        while first_group < meta.num_row_groups and row + meta.row_group(first_group).num_rows <= self.skip_lines:
+            row += meta.row_group(first_group).num_rows
+            first_group += 1
+        drop = self.skip_lines - row
+        row = self.skip_lines
+        for batch in pfile.iter_batches(batch_size=self.window_records, columns=sorted(set(columns)),
+                                        row_groups=range(first_group, meta.num_row_groups)):
+            if drop:
+                batch, drop = batch.slice(min(drop, len(batch))), max(drop - len(batch), 0)
+                if not len(batch):
+                    continue
+
             def column(path: list[str]):  # type: ignore[no-untyped-def]
                 arr = batch.column(batch.schema.get_field_index(path[0]))
                 for key in path[1:]:
@@ -287,4 +326,4 @@ class RecordReader:
                 ids = [v if isinstance(v, str) or v is None else str(v) for v in column(self.id_path).to_pylist()]
             lines = np.arange(row + 1, row + 1 + len(values), dtype=np.int64)
             row += len(values)
-            yield RawWindow(texts, ids, lines, status, int(self.item.size * row / total))
+            yield RawWindow(texts, ids, lines, status, int(self.item.size * row / total), row >= meta.num_rows)
