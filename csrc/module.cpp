@@ -7,6 +7,7 @@ namespace py = pybind11;
 
 namespace ignite {
 void bind_ring(py::module_& m);
+void bind_tokenizer(py::module_& m);
 }
 
 #ifndef IGNITE_VERSION
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_engine, m) {
   py::register_exception<ignite::IoError>(m, "IoError", PyExc_OSError);
   py::register_exception<ignite::Cancelled>(m, "Cancelled", PyExc_RuntimeError);
   ignite::bind_ring(m);
+  ignite::bind_tokenizer(m);
   m.def("build_info", [] {
     py::dict info;
 #ifdef IGNITE_WITH_CUDA

@@ -1,44 +1,151 @@
 """Tokenizer stage: a window's texts to flat int32 token ids plus offsets, truncated to the
-model's max length. HF `tokenizers` batch-wise (native, GIL released) for now."""
+model's max length.
+
+Two paths, and `WindowTokenizer.path` says which one a run took:
+- "native-wordpiece": `ignite._engine.WordPieceTokenizer`, when tokenizer.json is the BERT
+  WordPiece pipeline (BertNormalizer, BertPreTokenizer, WordPiece, [CLS] A [SEP]). It gives the
+  ids HF `tokenizers` gives. HF's Unicode tables are of other Unicode versions than ours (from
+  Python's unicodedata), so the native tokenizer flags texts holding a code point whose
+  relevant properties changed between versions. At start-up each such assigned code point is
+  checked alone against the installed HF `tokenizers` (normaliser and pre-tokenizer) and
+  trusted where they agree; texts still flagged (unassigned or disagreeing code points, rare in
+  real text) are re-encoded with HF `tokenizers`, so the output is HF's exactly.
+- "hf-tokenizers": HF `tokenizers` batch-wise for every other tokenizer type.
+"""
 from __future__ import annotations
 
 import itertools
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from ignite.errors import ModelError
-from ignite.pipeline.window import OK, Window
+from ignite.pipeline.window import Window
+
+log = logging.getLogger(__name__)
+
+NATIVE = "native-wordpiece"
+HF = "hf-tokenizers"
 
 
 class WindowTokenizer:
-    def __init__(self, tokenizer_json: Path, max_length: int, prefix: str = "") -> None:
-        from tokenizers import Tokenizer
-
-        try:
-            self._tok = Tokenizer.from_file(str(tokenizer_json))
-        except Exception as exc:
-            raise ModelError(f"cannot load {tokenizer_json}: {exc}") from None
-        # Model files often carry a fixed padding/truncation for training; Ignite pads itself.
-        self._tok.no_padding()
-        self._tok.enable_truncation(max_length)
+    def __init__(self, tokenizer_json: Path, max_length: int, prefix: str = "", threads: int = 0,
+                 native: bool = True) -> None:
+        """`threads`: native tokenizer threads (0: all cores). `native=False` forces HF tokenizers."""
         self.prefix = prefix
         self.max_length = max_length
-        self.pad_id = self._tok.padding["pad_id"] if self._tok.padding else 0
-        self.path = "hf-tokenizers"
+        self.threads = threads
+        self.native_refusal: str | None = None  # why the native path was not taken
+        self._native = None
+        self._hf = None
+        self._hf_full = None
+        if native:
+            try:
+                from ignite._engine import WordPieceTokenizer
+            except ImportError as exc:  # a build without the tokenizer
+                self.native_refusal = f"native module unavailable: {exc}"
+            else:
+                try:
+                    self._native = WordPieceTokenizer(str(tokenizer_json), max_length)
+                except ValueError as exc:  # unsupported pipeline: HF tokenizers takes it
+                    self.native_refusal = str(exc)
+                except OSError as exc:
+                    raise ModelError(f"cannot load {tokenizer_json}: {exc}") from None
+        else:
+            self.native_refusal = "native tokenizer disabled"
+        self.path = NATIVE if self._native is not None else HF
+        self.pad_id = self._native.pad_id if self._native is not None else _pad_id(tokenizer_json)
+        self._json = tokenizer_json
+        self.trusted_code_points = 0
+        if self._native is not None:
+            self.trusted_code_points = _trust_checked_code_points(self._native, self._load_hf())
+        else:
+            log.debug("tokenizer: %s (%s)", HF, self.native_refusal)
+            self._load_hf()
+
+    @property
+    def native(self):  # type: ignore[no-untyped-def]
+        """The native tokenizer (ignite._engine.WordPieceTokenizer), or None on the HF path."""
+        return self._native
+
+    def _load_hf(self):  # type: ignore[no-untyped-def]
+        """HF tokenizers, set up as the native tokenizer is: no padding, truncation to max_length."""
+        if self._hf is None:
+            from tokenizers import Tokenizer
+
+            try:
+                self._hf = Tokenizer.from_file(str(self._json))
+            except Exception as exc:
+                raise ModelError(f"cannot load {self._json}: {exc}") from None
+            # Model files often carry a fixed padding/truncation for training; Ignite pads itself.
+            self._hf.no_padding()
+            self._hf.enable_truncation(self.max_length)
+        return self._hf
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Flat int32 ids and int64 offsets (len n+1) of `texts`."""
+        ids, offsets, _ = self.encode_counts(texts, counts=False)
+        return ids, offsets
+
+    def encode_counts(self, texts: list[str], counts: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Flat int32 ids, int64 offsets (n+1) and, when `counts`, each text's int64 token count
+        before truncation (special tokens included)."""
+        if self._native is None:
+            return self._hf_encode(texts, counts)
+        ids, offsets, n_tokens, uncertain = self._native.encode_batch(texts, self.prefix, self.threads)
+        rows = np.flatnonzero(uncertain)
+        if len(rows):
+            ids, offsets, n_tokens = self._splice(ids, offsets, n_tokens, rows,
+                                                  *self._hf_encode([texts[i] for i in rows], True))
+        return ids, offsets, (n_tokens if counts else None)
+
+    def _hf_encode(self, texts: list[str], counts: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        tok = self._load_hf()
         if self.prefix:
             texts = [self.prefix + t for t in texts]
-        encodings = self._tok.encode_batch_fast(texts) if hasattr(self._tok, "encode_batch_fast") \
-            else self._tok.encode_batch(texts)
+        encodings = tok.encode_batch_fast(texts) if hasattr(tok, "encode_batch_fast") else tok.encode_batch(texts)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         offsets = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         flat = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int32,
                            count=int(offsets[-1]))
-        return flat, offsets
+        n_tokens = None
+        if counts:
+            n_tokens = lengths.copy()
+            # Only a text cut to max_length can be longer: count those again untruncated.
+            cut = np.flatnonzero(lengths >= self.max_length)
+            if len(cut):
+                if self._hf_full is None:
+                    from tokenizers import Tokenizer
+
+                    self._hf_full = Tokenizer.from_file(str(self._json))
+                    self._hf_full.no_padding()
+                    self._hf_full.no_truncation()
+                full = self._hf_full.encode_batch([texts[i] for i in cut])
+                n_tokens[cut] = [len(e.ids) for e in full]
+        return flat, offsets, n_tokens
+
+    @staticmethod
+    def _splice(ids: np.ndarray, offsets: np.ndarray, n_tokens: np.ndarray, rows: np.ndarray,
+                new_ids: np.ndarray, new_offsets: np.ndarray, new_counts: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Replace the tokens of `rows` (ascending) with those of the re-encoded texts."""
+        lengths = np.diff(offsets)
+        lengths[rows] = np.diff(new_offsets)
+        out_offsets = np.zeros_like(offsets)
+        np.cumsum(lengths, out=out_offsets[1:])
+        pieces, prev = [], 0
+        for k, r in enumerate(rows):  # once per re-encoded text, which are rare
+            pieces.append(ids[offsets[prev]:offsets[r]])
+            pieces.append(new_ids[new_offsets[k]:new_offsets[k + 1]])
+            prev = r + 1
+        pieces.append(ids[offsets[prev]:])
+        n_tokens = n_tokens.copy()
+        n_tokens[rows] = new_counts
+        return np.concatenate(pieces).astype(np.int32, copy=False), out_offsets, n_tokens
 
     def tokenize(self, window: Window) -> None:
         ok = window.ok_rows
@@ -51,3 +158,31 @@ class WindowTokenizer:
         # Rows in order, so the ok rows' tokens are already contiguous in `flat`.
         window.token_ids = flat
         window.token_offsets = offsets
+
+
+def _trust_checked_code_points(native, hf) -> int:  # type: ignore[no-untyped-def]
+    """Check each version-dependent code point alone ("a" + c + "b") through HF's normaliser and
+    pre-tokenizer and the native ones; trust those that give the same words. The pipeline works
+    code point by code point (the native tokenizer leaves out those that canonical ordering
+    makes depend on their neighbours), so agreeing alone means agreeing in any text."""
+    candidates = native.checkable_code_points().tolist()
+    normalizer, pre_tokenizer = hf.normalizer, hf.pre_tokenizer
+    agree = []
+    for cp in candidates:
+        text = "a" + chr(cp) + "b"
+        normalized = normalizer.normalize_str(text) if normalizer is not None else text
+        if [w for w, _ in pre_tokenizer.pre_tokenize_str(normalized)] == native.words(text):
+            agree.append(cp)
+    native.trust(agree)
+    log.debug("tokenizer: %d of %d version-dependent code points agree with HF tokenizers",
+              len(agree), len(candidates))
+    return len(agree)
+
+
+def _pad_id(tokenizer_json: Path) -> int:
+    """The padding id tokenizer.json declares (Ignite pads itself), else 0."""
+    try:
+        padding = json.loads(Path(tokenizer_json).read_text(encoding="utf-8")).get("padding")
+    except (OSError, ValueError):
+        return 0
+    return int(padding.get("pad_id", 0)) if isinstance(padding, dict) else 0

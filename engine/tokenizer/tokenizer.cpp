@@ -1,0 +1,131 @@
+#include "tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <thread>
+
+namespace ignite {
+
+Tokenizer::Tokenizer(BertNormalizer normalizer, AddedTokens added, WordPiece model, PostProcessor post,
+                     std::size_t max_length, std::int32_t pad_id)
+    : normalizer_(std::move(normalizer)),
+      added_(std::move(added)),
+      model_(std::move(model)),
+      post_(std::move(post)),
+      max_length_(max_length),
+      limit_(post_.sequence_limit(max_length)),
+      pad_id_(pad_id) {}
+
+std::size_t Tokenizer::encode(std::string_view text, std::vector<std::int32_t>& out, bool& uncertain,
+                              Workspace& ws) const {
+  out.insert(out.end(), post_.prefix().begin(), post_.prefix().end());
+  const std::size_t first = out.size();
+  std::size_t count = 0;  // sequence tokens, truncated or not
+  // Keeps at most limit_ sequence tokens in `out`; past that only counts.
+  // Invariant: out holds first + min(count, limit_) ids before each word.
+  auto keep = [&](std::size_t before) {
+    count += out.size() - before;
+    if (count > limit_) out.resize(first + limit_);
+  };
+  auto on_word = [&](std::string_view word, std::size_t n_chars) {
+    const std::size_t before = out.size();
+    model_.tokenize(word, n_chars, out);
+    keep(before);
+  };
+  auto on_text = [&](std::string_view piece) {
+    auto& splitter = ws.splitter;
+    if (normalizer_.normalize(piece, ws.pending,
+                              [&](char32_t cp, std::uint16_t flags) { splitter.push(cp, flags, on_word); })) {
+      uncertain = true;
+    }
+    splitter.finish(on_word);
+  };
+  auto on_token = [&](std::int32_t id) {
+    const std::size_t before = out.size();
+    out.push_back(id);
+    keep(before);
+  };
+  added_.split(text, on_text, on_token);
+  out.insert(out.end(), post_.suffix().begin(), post_.suffix().end());
+  return count + post_.added();
+}
+
+std::vector<std::string> Tokenizer::words(std::string_view text) const {
+  std::vector<std::string> out;
+  Workspace ws;
+  auto on_word = [&](std::string_view word, std::size_t) { out.emplace_back(word); };
+  normalizer_.normalize(text, ws.pending, [&](char32_t cp, std::uint16_t flags) { ws.splitter.push(cp, flags, on_word); });
+  ws.splitter.finish(on_word);
+  return out;
+}
+
+TokenizedBatch Tokenizer::encode_batch(const char* arena, const std::int64_t* offsets, std::size_t n,
+                                       unsigned threads) const {
+  TokenizedBatch result;
+  result.offsets.assign(n + 1, 0);
+  result.n_tokens.assign(n, 0);
+  result.uncertain.assign(n, 0);
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const auto total_bytes = static_cast<std::size_t>(n ? offsets[n] - offsets[0] : 0);
+  // At least ~64 KiB of text per thread, or the threads cost more than they save.
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, total_bytes / 65536)));
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, n)));
+
+  // Contiguous chunks of about equal bytes: chunk t is texts [bounds[t], bounds[t+1]).
+  std::vector<std::size_t> bounds(threads + 1, n);
+  bounds[0] = 0;
+  for (unsigned t = 1; t < threads; ++t) {
+    const std::int64_t target = offsets[0] + static_cast<std::int64_t>(total_bytes * t / threads);
+    bounds[t] = static_cast<std::size_t>(std::lower_bound(offsets, offsets + n, target) - offsets);
+    bounds[t] = std::max(bounds[t], bounds[t - 1]);
+  }
+  std::vector<std::vector<std::int32_t>> chunk_ids(threads);
+  std::vector<std::exception_ptr> errors(threads);
+  auto work = [&](unsigned t) {
+    try {
+      Workspace ws;
+      auto& ids = chunk_ids[t];
+      const std::size_t lo = bounds[t], hi = bounds[t + 1];
+      ids.reserve(static_cast<std::size_t>(offsets[hi] - offsets[lo]) / 4 + (hi - lo) * (post_.added() + 1));
+      for (std::size_t i = lo; i < hi; ++i) {
+        bool uncertain = false;
+        const std::size_t before = ids.size();
+        result.n_tokens[i] = static_cast<std::int64_t>(encode(
+            std::string_view(arena + offsets[i], static_cast<std::size_t>(offsets[i + 1] - offsets[i])), ids,
+            uncertain, ws));
+        result.offsets[i + 1] = static_cast<std::int64_t>(ids.size() - before);  // a length for now
+        result.uncertain[i] = uncertain ? 1 : 0;
+      }
+    } catch (...) {
+      errors[t] = std::current_exception();
+    }
+  };
+  if (threads == 1) {
+    work(0);
+  } else {
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    try {
+      for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+    } catch (...) {
+      for (auto& th : pool) th.join();  // they use this frame's state
+      throw;
+    }
+    work(0);
+    for (auto& th : pool) th.join();
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  for (std::size_t i = 0; i < n; ++i) result.offsets[i + 1] += result.offsets[i];
+  result.ids.resize(static_cast<std::size_t>(result.offsets[n]));
+  std::size_t at = 0;
+  for (const auto& ids : chunk_ids) {
+    if (!ids.empty()) std::memcpy(result.ids.data() + at, ids.data(), ids.size() * sizeof(std::int32_t));
+    at += ids.size();
+  }
+  return result;
+}
+
+}  // namespace ignite

@@ -1,0 +1,68 @@
+// WordPiece model: greedy longest-match-first split of a word into vocabulary pieces, later
+// pieces looked up with the continuing-subword prefix ("##"); a word longer than
+// max_input_chars_per_word, or with a part no piece matches, becomes the unknown token.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ignite {
+
+// Open-addressing hash map from byte strings to token ids; immutable once built.
+class VocabMap {
+ public:
+  void build(const std::vector<std::pair<std::string_view, std::int32_t>>& entries);
+  // The id of `key`, or -1.
+  std::int32_t find(std::string_view key) const;
+  std::size_t max_key_bytes() const { return max_key_; }
+  std::size_t size() const { return count_; }
+
+  static std::uint64_t hash(const char* s, std::size_t n);
+
+ private:
+  struct Slot {
+    std::uint32_t hash = 0;
+    std::uint32_t len = 0;
+    std::uint32_t off = 0;
+    std::int32_t id = -1;  // -1: empty
+  };
+  std::vector<Slot> slots_;
+  std::string keys_;
+  std::size_t mask_ = 0;
+  std::size_t max_key_ = 0;
+  std::size_t count_ = 0;
+};
+
+struct WordPieceOptions {
+  std::vector<std::pair<std::string, std::int32_t>> vocab;
+  std::string unk_token = "[UNK]";
+  std::string continuing_subword_prefix = "##";
+  std::size_t max_input_chars_per_word = 100;
+};
+
+class WordPiece {
+ public:
+  // Throws InvalidArgument when unk_token is not in the vocabulary.
+  explicit WordPiece(const WordPieceOptions& options);
+
+  // Appends the ids of `word` (n_chars code points) to `out`.
+  void tokenize(std::string_view word, std::size_t n_chars, std::vector<std::int32_t>& out) const;
+
+  std::int32_t unk_id() const { return unk_id_; }
+  // The id of a vocabulary token, or nullopt.
+  std::optional<std::int32_t> token_id(std::string_view token) const;
+  std::size_t vocab_size() const { return whole_.size(); }
+
+ private:
+  VocabMap whole_;         // every token, looked up at the start of a word
+  VocabMap continuation_;  // tokens that start with the prefix, keyed without it
+  std::int32_t unk_id_ = -1;
+  std::size_t max_chars_;
+};
+
+}  // namespace ignite
