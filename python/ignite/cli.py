@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -15,9 +16,19 @@ log = logging.getLogger("ignite")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TOO_MANY_ERRORS, EXIT_DAMAGED_INPUT = 0, 1, 2, 3, 4
 
+EXIT_INTERRUPTED = 128  # + the signal: 130 SIGINT, 143 SIGTERM
+
 EPILOG = """exit codes: 0 done (bad records, if any, are listed and kept as zero rows); 1 run failed
-(I/O, backend); 2 usage error; 3 more bad records than --max-errors; 4 an input file is damaged
-(outputs hold the records read before the damage); 130/143 interrupted."""
+(I/O such as a full disk, backend; what was committed holds: rerun with --resume); 2 usage error,
+or --resume refused because the inputs or an output-changing option differ from the interrupted
+run; 3 more bad records than --max-errors; 4 an input file is damaged (outputs hold the records
+read before the damage); 130/143 interrupted by SIGINT/SIGTERM after committing the windows in
+flight (a second signal exits at once; the last commit holds): rerun with --resume.
+
+crash safety: progress is committed window by window in OUT.ignite/ beside the output; finished
+files appear only at the end. After a crash, kill or signal, rerun the same command with --resume:
+it checks that the inputs and options are unchanged, skips what was committed and continues.
+--resume is safe on a first run too."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +72,11 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     io.add_argument("--id-field", default=None, help="field with the record id (default: the record's position)")
     io.add_argument("--output-dtype", choices=("float32", "float16"), default="float32")
     io.add_argument("--shard-rows", type=_positive, default=1_000_000, help="rows per shard for a folder output")
-    io.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    io.add_argument("--overwrite", action="store_true",
+                    help="replace existing outputs, discarding an interrupted run's progress")
+    io.add_argument("--resume", action="store_true",
+                    help="continue an interrupted run from its last commit (refused if the inputs or options "
+                         "changed); starts a new run when there is none, so it is safe to always pass")
     io.add_argument("--errors", type=Path, default=None, metavar="FILE",
                     help="write one JSON line per bad record (file, line, row, id, reason)")
     io.add_argument("--max-errors", type=int, default=None, metavar="N", help="abort past N bad records")
@@ -111,7 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGINT/SIGTERM before `ignite embed` installs its own handling (while importing)."""
+    exc = KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
+    exc.exit_code = 128 + signum  # type: ignore[attr-defined]
+    raise exc
+
+
 def _cmd_embed(args: argparse.Namespace) -> int:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupted)
     from ignite.embed import embed_from_args
 
     return embed_from_args(args)
@@ -140,6 +164,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IgniteError as exc:
         print(f"ignite: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("ignite: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # a signal before anything of this run was committed
+        print(f"ignite: {exc or 'interrupted'}; rerun with --resume to continue", file=sys.stderr)
+        return int(getattr(exc, "exit_code", EXIT_INTERRUPTED + 2))

@@ -1,9 +1,10 @@
-"""`ignite embed`: turn flags into one EmbedConfig, open the model and backend, run the
-pipeline, print a one-line summary."""
+"""`ignite embed`: turn flags into one EmbedConfig, decide between a new run and resuming an
+interrupted one, open the model and backend, run the pipeline, print a one-line summary."""
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -12,9 +13,11 @@ from ignite.config import EmbedConfig, ModelOptions, default_cache_dir
 from ignite.errors import UsageError
 from ignite.hardware import cuda_available, usable_cores
 from ignite.io.inputs import expand_inputs
+from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import output_files, output_kind
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
-from ignite.pipeline.run import RunStats, run_pipeline
+from ignite.models.export import model_fingerprint
+from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
 from ignite.pipeline.tokenize import WindowTokenizer
 
 log = logging.getLogger("ignite")
@@ -54,9 +57,6 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
     kind = output_kind(output)
     if not output.parent.exists():
         raise UsageError(f"output folder {output.parent} does not exist; create it first (mkdir -p {output.parent})")
-    existing = [p for p in output_files(output, kind) if p.exists()]
-    if existing and not args.overwrite:
-        raise UsageError(f"output {existing[0]} already exists; pass --overwrite to replace it")
     if args.errors is not None and not args.errors.parent.exists():
         raise UsageError(f"--errors folder {args.errors.parent} does not exist; create it first")
     model_name = args.model or DEFAULT_MODEL
@@ -95,15 +95,73 @@ def _check_field(files: list, field: str) -> None:
                              f"name the text field with --field")
 
 
+def _plan(cfg: EmbedConfig, work: WorkDir, resume: bool, overwrite: bool) -> str:
+    """fresh | resume | complete, from what exists of the output and its work folder; refuses
+    to touch them unless told how (--resume or --overwrite)."""
+    expected = output_files(cfg.output, cfg.output_kind)
+    finals = [p for p in expected if p.exists()]
+    if resume and overwrite:
+        raise UsageError("give --resume (continue the interrupted run) or --overwrite (start over), not both")
+    if overwrite:
+        return "fresh"
+    if resume:
+        # Safe on a first run too, so a restart policy can always pass --resume.
+        if work.exists() or not finals:
+            return "resume" if work.exists() else "fresh"
+        if len(finals) < len(expected):
+            raise UsageError(f"{cfg.output} is incomplete ({finals[0]} without "
+                             f"{next(p for p in expected if not p.exists())}) and has no work folder to resume "
+                             f"from; pass --overwrite to redo it")
+        return "complete"
+    if work.exists():
+        raise UsageError(f"{work.path} holds an interrupted run of {cfg.output}: pass --resume to continue it, "
+                         f"or --overwrite to start over")
+    if finals:
+        raise UsageError(f"output {finals[0]} already exists; pass --overwrite to replace it")
+    return "fresh"
+
+
+def _remove_outputs(cfg: EmbedConfig) -> None:
+    for path in output_files(cfg.output, cfg.output_kind):
+        path.unlink(missing_ok=True)
+
+
 def embed_from_args(args: argparse.Namespace) -> int:
+    stop = StopSignals()
+    stop.install()
     cfg, spec, files = build_config(args)
+    work = WorkDir(cfg.output)
+    plan = _plan(cfg, work, args.resume, args.overwrite)
+    if plan == "complete":
+        log.info("%s is already complete (no interrupted run to resume); pass --overwrite to redo it", cfg.output)
+        return 0
+    run = run_record(cfg, files, model_fingerprint(spec))
+    start: Committed | None = None
+    if plan == "resume" and (loaded := work.load()) is not None:
+        saved, start = loaded
+        if (why := difference(saved, run)) is not None:
+            raise UsageError(f"cannot resume {cfg.output}: {why}; rerun with the inputs and options of the "
+                             f"interrupted run, or pass --overwrite to start over")
     _check_field(files, cfg.field)
     runner = open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads)
     tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix)
     log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; %d input file(s)",
              spec.name, cfg.model.pooling, ", normalized" if cfg.model.normalize else "", cfg.model.max_length,
              runner.dim, runner.name, runner.device, runner.dtype, len(files))
-    stats = run_pipeline(cfg, files, runner, tokenizer, pad_multiple=1 if runner.device == "cpu" else 8)
+    if start is None:
+        start = work.create(run)  # first, so that a crash from here on leaves a run to resume
+        _remove_outputs(cfg)
+    else:
+        if not start.done and cfg.output_kind != "dir":
+            _remove_outputs(cfg)  # only finishing writes them: any there now are stale
+        log.info("resuming %s after %s committed rows", cfg.output, f"{start.rows:,}")
+    stats = run_pipeline(cfg, files, runner, tokenizer, work, start, stop,
+                         pad_multiple=1 if runner.device == "cpu" else 8)
+    if stats.interrupted is not None:
+        name = signal.Signals(stats.interrupted).name
+        print(f"ignite: interrupted by {name}: {stats.records:,} rows of {cfg.output} committed; "
+              f"rerun with --resume to continue", file=sys.stderr)
+        return 128 + stats.interrupted
     _summary(cfg, stats)
     if stats.damaged:
         for d in stats.damaged:
@@ -113,11 +171,13 @@ def embed_from_args(args: argparse.Namespace) -> int:
 
 
 def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
-    rate = stats.records / stats.seconds if stats.seconds else 0.0
+    new = stats.records - stats.resumed_rows
+    rate = new / stats.seconds if stats.seconds else 0.0
+    resumed = f" (resumed after {stats.resumed_rows:,})" if stats.resumed_rows else ""
     failed = ""
     if stats.failed:
         reasons = ", ".join(f"{k} {v}" for k, v in stats.statuses.most_common() if k != "ok")
         failed = f"; {stats.failed:,} failed ({reasons})"
-    log.info("embedded %s records in %.1fs (%s rec/s, padding efficiency %.0f%%)%s -> %s",
-             f"{stats.records:,}", stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
+    log.info("embedded %s records%s in %.1fs (%s rec/s, padding efficiency %.0f%%)%s -> %s",
+             f"{new:,}", resumed, stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
              ", ".join(str(p) for p in stats.outputs))

@@ -1,5 +1,6 @@
-"""An .npy file written row by row: the header is reserved up front and filled with the final
-shape only when the file is finished, so a half-written file never looks complete."""
+"""An .npy file written row by row into a `.partial` file: the header is reserved up front and
+filled with the final shape only when the file is finished, so a half-written file never looks
+complete. A partial file can be reopened and cut back to a committed row count (resume)."""
 from __future__ import annotations
 
 import os
@@ -19,16 +20,29 @@ def _header(dtype: np.dtype, rows: int, dim: int) -> bytes:
 
 
 class NpyAppender:
-    """Appends float rows to `<path>.partial`; `finish` writes the header and renames it."""
+    """Appends float rows to `partial`. With `rows` given, reopens an existing partial file and
+    truncates it to that many rows (bytes past the last commit are a torn write)."""
 
-    def __init__(self, path: Path, dim: int, dtype: str) -> None:
-        self.path = path
-        self.partial = path.with_name(path.name + ".partial")
+    def __init__(self, partial: Path, dim: int, dtype: str, rows: int | None = None) -> None:
+        self.partial = partial
         self.dim = dim
         self.dtype = np.dtype(dtype)
-        self.rows = 0
-        self._file = open(self.partial, "wb")  # noqa: SIM115 - owned until finish/abort
-        self._file.write(_header(self.dtype, 0, dim))
+        self.row_bytes = dim * self.dtype.itemsize
+        if rows is None:
+            self._file = open(partial, "wb")  # noqa: SIM115 - owned until close
+            self._file.write(_header(self.dtype, 0, dim))
+            self.rows = 0
+        else:
+            size = HEADER_BYTES + rows * self.row_bytes
+            self._file = open(partial, "r+b")  # noqa: SIM115
+            if os.fstat(self._file.fileno()).st_size < size:
+                if rows:
+                    self._file.close()
+                    raise OSError(f"{partial} holds fewer than the {rows} committed rows")
+                self._file.write(_header(self.dtype, 0, dim))  # a crash came before the header was flushed
+            self._file.truncate(size)
+            self._file.seek(size)
+            self.rows = rows
 
     def append(self, rows: np.ndarray) -> None:
         data = np.ascontiguousarray(rows, dtype=self.dtype)
@@ -40,22 +54,36 @@ class NpyAppender:
         self._file.flush()
         os.fsync(self._file.fileno())
 
-    def finish(self) -> None:
-        self._file.seek(0)
-        self._file.write(_header(self.dtype, self.rows, self.dim))
-        self.sync()
-        self._file.close()
-        os.replace(self.partial, self.path)
-        _fsync_dir(self.path.parent)
-
     def close(self) -> None:
-        if not self._file.closed:
+        """Close without finishing; never raises (a failed flush is a torn write, cut on resume)."""
+        try:
             self._file.close()
+        except OSError:
+            pass
 
 
-def _fsync_dir(path: Path) -> None:
+def finish_npy(partial: Path, final: Path, dim: int, dtype: str) -> int:
+    """Write the real header into a closed partial file, fsync it and rename it to `final`.
+    Returns its row count."""
+    dt = np.dtype(dtype)
+    with open(partial, "r+b") as f:
+        body = os.fstat(f.fileno()).st_size - HEADER_BYTES
+        rows, rest = divmod(body, dim * dt.itemsize)
+        if rest:
+            raise OSError(f"{partial}: {body} bytes of rows is not a whole number of rows")
+        f.write(_header(dt, rows, dim))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, final)
+    fsync_dir(final.parent)
+    return rows
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+

@@ -1,21 +1,30 @@
 """Output sinks, chosen by the output path: `.npy` (+ `.ids.parquet`), `.parquet`, or a folder of
-shards. Each takes whole windows in input order; files are written as `.partial` and renamed
-only when finished, so an interrupted run leaves nothing that looks complete."""
+shards. Each takes whole windows in input order.
+
+While a run goes on, its data lives in the work folder (io/manifest.py): embedding rows in
+`<name>.partial` (an .npy with a placeholder header), row metadata in a `<name>.meta` log. Both
+are append-only and are cut back to the committed sizes on resume. A final file appears only when
+it is complete (a shard: once full and committed), written under a temporary name, fsynced and
+renamed, so an interrupted run leaves nothing that looks finished. Finishing can be redone after
+a crash: the inputs of a final file are removed only after it is in place, and a final file
+whose inputs are gone is already done."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ignite.errors import UsageError
-from ignite.io.npy import NpyAppender, _fsync_dir
+from ignite.errors import OutputError, UsageError
+from ignite.io.manifest import Committed
+from ignite.io.npy import HEADER_BYTES, NpyAppender, finish_npy, fsync_dir
 from ignite.pipeline.window import Window
 
 OUTPUT_KINDS = ("npy", "parquet", "dir")
+ROW_GROUP_ROWS = 1 << 16  # metadata of small windows is gathered into row groups of this size
 
 
 def output_kind(path: Path) -> str:
@@ -70,146 +79,302 @@ def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, 
     }, schema=_meta_schema(string_ids))
 
 
+class MetaLog:
+    """Row metadata as an append-only log of Arrow IPC streams, each after its length (8 bytes,
+    little endian). A parquet file has no footer until it is closed, so it cannot be continued
+    after a crash; this log can, cut at its committed size. `size` given: reopen and cut there."""
+
+    def __init__(self, path: Path, size: int | None = None) -> None:
+        self.path = path
+        if size is None:
+            self._file = open(path, "wb")  # noqa: SIM115 - owned until close
+        else:
+            self._file = open(path, "r+b")  # noqa: SIM115
+            if os.fstat(self._file.fileno()).st_size < size:
+                self._file.close()
+                raise OSError(f"{path} is shorter than its committed {size} bytes")
+            self._file.truncate(size)
+            self._file.seek(size)
+
+    def append(self, table: pa.Table) -> None:
+        stream = pa.BufferOutputStream()
+        with pa.ipc.new_stream(stream, table.schema) as writer:
+            writer.write_table(table)
+        data = stream.getvalue()
+        self._file.write(len(data).to_bytes(8, "little"))
+        self._file.write(data)
+
+    @property
+    def size(self) -> int:
+        return self._file.tell()
+
+    def sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass  # a torn tail; the next resume cuts it
+
+
+def read_meta_log(path: Path) -> Iterator[pa.Table]:
+    with pa.memory_map(str(path)) as source:
+        while source.tell() < source.size():
+            n = int.from_bytes(source.read(8), "little")
+            yield pa.ipc.open_stream(source.read_buffer(n)).read_all()
+
+
+def _write_parquet(final: Path, tmp_dir: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
+    """Write `tables` to `final` atomically (temp file in `tmp_dir`, same filesystem); row count."""
+    tmp = tmp_dir / f".{final.name}.tmp"
+    rows, pending, pending_rows = 0, [], 0
+    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+    try:
+        for table in tables:
+            pending.append(table)
+            pending_rows += len(table)
+            if pending_rows >= ROW_GROUP_ROWS:
+                writer.write_table(pa.concat_tables(pending))
+                rows, pending, pending_rows = rows + pending_rows, [], 0
+        if pending:
+            writer.write_table(pa.concat_tables(pending))
+            rows += pending_rows
+    finally:
+        writer.close()
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return rows
+
+
+class _Segment:
+    """The rows of one final .npy (the whole output, or one shard) under construction."""
+
+    def __init__(self, work: Path, name: str, dim: int, dtype: str, rows: int = 0, meta_bytes: int | None = None) -> None:
+        """`meta_bytes` None: a new segment; else resume it at `rows` rows and that log size."""
+        self.partial, self.log = work / f"{name}.partial", work / f"{name}.meta"
+        self.rows = rows
+        if meta_bytes is not None and self.partial.exists():
+            self.npy = NpyAppender(self.partial, dim, dtype, rows)
+            self.meta = MetaLog(self.log, meta_bytes)
+        elif meta_bytes is not None and rows:
+            raise OutputError(f"{self.partial} is missing: the work folder {work} is damaged; "
+                              f"pass --overwrite to start over")
+        else:
+            self.npy, self.meta = NpyAppender(self.partial, dim, dtype), MetaLog(self.log)
+
+    def append(self, embeddings: np.ndarray, meta: pa.Table) -> None:
+        self.npy.append(embeddings)
+        self.meta.append(meta)
+        self.rows += len(meta)
+
+    def sync(self) -> int:
+        self.npy.sync()
+        self.meta.sync()
+        return self.meta.size
+
+    def close(self) -> None:
+        self.npy.close()
+        self.meta.close()
+
+
+def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dtype: str, string_ids: bool) -> None:
+    """Turn a closed segment into its final .npy and metadata parquet; a no-op once done."""
+    partial, log = work / f"{name}.partial", work / f"{name}.meta"
+    if log.exists():
+        meta_rows = _write_parquet(final_meta, work, _meta_schema(string_ids), read_meta_log(log))
+        if partial.exists() and meta_rows != (partial.stat().st_size - HEADER_BYTES) // (dim * np.dtype(dtype).itemsize):
+            raise OutputError(f"{partial} and {log} disagree on the row count; pass --overwrite to start over")
+    if partial.exists():
+        finish_npy(partial, final_npy, dim, dtype)
+    log.unlink(missing_ok=True)
+    if not (final_npy.exists() and final_meta.exists()):
+        raise OutputError(f"cannot finish {final_npy}: its data is missing from the work folder {work}; "
+                          f"pass --overwrite to start over")
+
+
 class Sink(Protocol):
     rows: int
 
     def write(self, window: Window) -> None: ...
+    def sync(self) -> int:
+        """fsync all that was written; the committed size of the open metadata log."""
+        ...
+    def after_commit(self) -> None:
+        """Seal what the last commit completed (full shards)."""
+        ...
     def finish(self) -> list[Path]: ...
     def close(self) -> None: ...
 
 
-class _ParquetPartial:
-    """A parquet file written as `<path>.partial` and renamed when finished."""
-
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self.path = path
-        self.partial = path.with_name(path.name + ".partial")
-        self._writer = pq.ParquetWriter(self.partial, schema, compression="zstd")
-
-    def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
-
-    def finish(self) -> None:
-        self._writer.close()
-        with open(self.partial, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(self.partial, self.path)
-        _fsync_dir(self.path.parent)
-
-    def close(self) -> None:
-        self._writer.close()
-
-
 class NpySink:
-    def __init__(self, output: Path, dim: int, dtype: str, files: list[str], string_ids: bool) -> None:
-        self.output = output
+    def __init__(self, output: Path, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
+                 start: Committed | None) -> None:
+        self.output, self.work, self.dim, self.dtype = output, work, dim, dtype
         self.files, self.string_ids = files, string_ids
-        self._npy = NpyAppender(output, dim, dtype)
-        self._meta = _ParquetPartial(ids_path(output), _meta_schema(string_ids))
-        self.rows = 0
+        self.rows = start.rows if start else 0
+        self._seg = None if start and start.done else \
+            _Segment(work, output.name, dim, dtype, self.rows, start.meta_bytes if start else None)
 
     def write(self, window: Window) -> None:
-        self._npy.append(window.embeddings)
-        self._meta.write(meta_table(window, self.files, self.string_ids))
+        assert self._seg is not None
+        self._seg.append(window.embeddings, meta_table(window, self.files, self.string_ids))
         self.rows += len(window)
 
+    def sync(self) -> int:
+        return self._seg.sync() if self._seg else 0
+
+    def after_commit(self) -> None:
+        pass
+
     def finish(self) -> list[Path]:
-        self._meta.finish()
-        self._npy.finish()
-        return [self.output, self._meta.path]
+        self.close()
+        _seal(self.work, self.output.name, self.output, ids_path(self.output), self.dim, self.dtype, self.string_ids)
+        return [self.output, ids_path(self.output)]
 
     def close(self) -> None:
-        self._npy.close()
-        self._meta.close()
+        if self._seg:
+            self._seg.close()
 
 
 class ParquetSink:
-    def __init__(self, output: Path, dim: int, dtype: str, files: list[str], string_ids: bool) -> None:
-        self.output = output
-        self.dim, self.dtype = dim, np.dtype(dtype)
-        self.string_ids = string_ids
+    def __init__(self, output: Path, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
+                 start: Committed | None) -> None:
+        self.output, self.work, self.dim, self.dtype = output, work, dim, np.dtype(dtype)
+        self.files, self.string_ids = files, string_ids
         value_type = pa.float16() if self.dtype == np.float16 else pa.float32()
-        schema = pa.schema([
+        self._schema = pa.schema([
             ("id", pa.string() if string_ids else pa.int64()),
             ("embedding", pa.list_(value_type, dim)),
             ("status", pa.dictionary(pa.int32(), pa.string())),
         ])
-        self._file = _ParquetPartial(output, schema)
-        self._schema = schema
-        self.rows = 0
+        self.rows = start.rows if start else 0
+        self._seg = None if start and start.done else \
+            _Segment(work, output.name, dim, dtype, self.rows, start.meta_bytes if start else None)
 
     def write(self, window: Window) -> None:
-        flat = pa.array(np.ascontiguousarray(window.embeddings, self.dtype).reshape(-1))
-        table = pa.table({
-            "id": _ids(window, 0, len(window), self.string_ids),
-            "embedding": pa.FixedSizeListArray.from_arrays(flat, self.dim),
-            "status": pa.array(window.status, pa.string()).dictionary_encode(),
-        }, schema=self._schema)
-        self._file.write(table)
+        assert self._seg is not None
+        self._seg.append(window.embeddings, meta_table(window, self.files, self.string_ids))
         self.rows += len(window)
 
+    def sync(self) -> int:
+        return self._seg.sync() if self._seg else 0
+
+    def after_commit(self) -> None:
+        pass
+
+    def _tables(self, partial: Path, log: Path) -> Iterator[pa.Table]:
+        rows = (partial.stat().st_size - HEADER_BYTES) // (self.dim * self.dtype.itemsize)
+        emb = np.memmap(partial, self.dtype, "r", offset=HEADER_BYTES, shape=(rows, self.dim)) if rows \
+            else np.zeros((0, self.dim), self.dtype)
+        at = 0
+        for meta in read_meta_log(log):
+            block = np.asarray(emb[at: at + len(meta)])
+            at += len(meta)
+            yield pa.table({
+                "id": meta.column("id"),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), self.dim),
+                "status": meta.column("status"),
+            }, schema=self._schema)
+        if at != rows:
+            raise OutputError(f"{partial} and {log} disagree on the row count; pass --overwrite to start over")
+
     def finish(self) -> list[Path]:
-        self._file.finish()
+        self.close()
+        partial, log = self.work / f"{self.output.name}.partial", self.work / f"{self.output.name}.meta"
+        if partial.exists() and log.exists():
+            _write_parquet(self.output, self.work, self._schema, self._tables(partial, log))
+        log.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+        if not self.output.exists():
+            raise OutputError(f"cannot finish {self.output}: its data is missing from the work folder "
+                              f"{self.work}; pass --overwrite to start over")
         return [self.output]
 
     def close(self) -> None:
-        self._file.close()
+        if self._seg:
+            self._seg.close()
 
 
 class ShardSink:
     """A folder of shards `part-00000.npy` + `part-00000.parquet` (row metadata) of `shard_rows`
-    rows each (the last may be shorter)."""
+    rows each (the last may be shorter). A shard is sealed once a commit covers all its rows."""
 
-    def __init__(self, output: Path, dim: int, dtype: str, files: list[str], string_ids: bool, shard_rows: int) -> None:
+    def __init__(self, output: Path, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
+                 shard_rows: int, start: Committed | None) -> None:
         output.mkdir(parents=True, exist_ok=True)
-        self.output, self.dim, self.dtype = output, dim, dtype
+        self.output, self.work, self.dim, self.dtype = output, work, dim, dtype
         self.files, self.string_ids, self.shard_rows = files, string_ids, shard_rows
-        self.rows = 0
-        self.finished: list[Path] = []
-        self._npy: NpyAppender | None = None
-        self._meta: _ParquetPartial | None = None
+        self.rows = start.rows if start else 0
+        self._filled: list[int] = []  # shards full but not yet covered by a commit
+        # A crash between a commit and the seal leaves committed full shards unsealed.
+        for shard in range(self.rows // shard_rows):
+            self._seal(shard)
+        self._seg: _Segment | None = None
+        if not (start and start.done) and self.rows % shard_rows:
+            self._seg = _Segment(work, self._name(self.rows // shard_rows), dim, dtype, self.rows % shard_rows,
+                                 start.meta_bytes if start else None)
+        elif not (start and start.done):
+            self._discard(self.rows // shard_rows)  # a shard begun after the last commit
 
-    def _open_shard(self) -> None:
-        stem = self.output / f"part-{self.rows // self.shard_rows:05d}"
-        self._npy = NpyAppender(stem.with_suffix(".npy"), self.dim, self.dtype)
-        self._meta = _ParquetPartial(stem.with_suffix(".parquet"), _meta_schema(self.string_ids))
+    def _name(self, shard: int) -> str:
+        return f"part-{shard:05d}.npy"
 
-    def _seal(self) -> None:
-        assert self._npy is not None and self._meta is not None
-        self._meta.finish()
-        self._npy.finish()
-        self.finished += [self._npy.path, self._meta.path]
-        self._npy = self._meta = None
+    def _discard(self, shard: int) -> None:
+        for suffix in (".partial", ".meta"):
+            (self.work / f"{self._name(shard)}{suffix}").unlink(missing_ok=True)
+
+    def _seal(self, shard: int) -> None:
+        name = self._name(shard)
+        _seal(self.work, name, self.output / name, self.output / f"part-{shard:05d}.parquet", self.dim, self.dtype,
+              self.string_ids)
 
     def write(self, window: Window) -> None:
         lo = 0
         while lo < len(window):
-            if self._npy is None:
-                self._open_shard()
-            assert self._npy is not None and self._meta is not None
-            take = min(len(window) - lo, self.shard_rows - self._npy.rows)
-            self._npy.append(window.embeddings[lo: lo + take])
-            self._meta.write(meta_table(window, self.files, self.string_ids, lo, lo + take))
+            if self._seg is None:
+                self._seg = _Segment(self.work, self._name(self.rows // self.shard_rows), self.dim, self.dtype)
+            take = min(len(window) - lo, self.shard_rows - self._seg.rows)
+            self._seg.append(window.embeddings[lo: lo + take],
+                             meta_table(window, self.files, self.string_ids, lo, lo + take))
             lo += take
             self.rows += take
-            if self._npy.rows == self.shard_rows:
-                self._seal()
+            if self._seg.rows == self.shard_rows:
+                self._seg.sync()
+                self._seg.close()
+                self._filled.append((self.rows - 1) // self.shard_rows)
+                self._seg = None
+
+    def sync(self) -> int:
+        return self._seg.sync() if self._seg else 0
+
+    def after_commit(self) -> None:
+        for shard in self._filled:
+            self._seal(shard)
+        self._filled = []
 
     def finish(self) -> list[Path]:
-        if self._npy is not None:
-            self._seal()
-        return self.finished
+        self.close()
+        self.after_commit()
+        if self.rows % self.shard_rows:
+            self._seal(self.rows // self.shard_rows)
+        else:
+            self._discard(self.rows // self.shard_rows)
+        return sorted(self.output.glob("part-*"))
 
     def close(self) -> None:
-        if self._npy is not None and self._meta is not None:
-            self._npy.close()
-            self._meta.close()
+        if self._seg is not None:
+            self._seg.close()
 
 
-def open_sink(output: Path, kind: str, dim: int, dtype: str, files: list[str], string_ids: bool,
-              shard_rows: int) -> Sink:
+def open_sink(output: Path, kind: str, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
+              shard_rows: int, start: Committed | None = None) -> Sink:
+    """`start`: the commit to resume from; None for a new run."""
     if kind == "npy":
-        return NpySink(output, dim, dtype, files, string_ids)
+        return NpySink(output, work, dim, dtype, files, string_ids, start)
     if kind == "parquet":
-        return ParquetSink(output, dim, dtype, files, string_ids)
-    return ShardSink(output, dim, dtype, files, string_ids, shard_rows)
+        return ParquetSink(output, work, dim, dtype, files, string_ids, start)
+    return ShardSink(output, work, dim, dtype, files, string_ids, shard_rows, start)

@@ -1,23 +1,29 @@
 """Run the stages as threads joined by bounded channels. The writer runs on the calling thread,
-restores input order and commits whole windows. The first exception in any stage cancels the
-run and is re-raised here."""
+restores input order and commits whole windows (see io/manifest.py for what a commit records).
+The first exception in any stage cancels the run and is re-raised here; a SIGINT/SIGTERM stops
+reading, lets the windows in flight commit, and returns."""
 from __future__ import annotations
 
 import collections
+import errno
 import logging
+import os
+import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 import orjson
 
 from ignite.backends.base import Runner
 from ignite.config import EmbedConfig
-from ignite.errors import TooManyErrors
+from ignite.errors import IgniteError, OutputError, TooManyErrors
 from ignite.io.inputs import InputFile
+from ignite.io.manifest import Committed, WorkDir
 from ignite.io.outputs import Sink, open_sink
 from ignite.io.readers import DamagedInput, RecordReader
 from ignite.pipeline.batcher import fill_batch, plan_batches
@@ -29,11 +35,53 @@ from ignite.progress import Progress
 log = logging.getLogger(__name__)
 
 WARN_FIRST = 10  # bad records named one by one in the log; the rest are counted
+COMMIT_SECONDS = 1.0  # a window shorter than --window-records (a file's end) commits at most this often
+BACKEND_ERROR = "backend_error"
+BROKEN_BACKEND_STREAK = 3  # batches in a row with no record embedded: the backend is broken, not the data
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM before the pipeline ran; the CLI exits 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
+
+
+class StopSignals:
+    """SIGINT and SIGTERM. Before the pipeline runs, the first raises Interrupted. While it runs,
+    the first asks it to stop reading and commit the windows in flight. While the outputs are
+    being finished it is noted and finishing goes on. A second signal exits at once, with
+    os._exit: the last commit holds, so nothing needs cleaning up."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self.phase = "setup"  # setup | pipeline | finishing
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.signum is not None:
+            os.write(2, f"ignite: second {name}: exiting now; the last commit holds, rerun with --resume\n".encode())
+            os._exit(128 + signum)
+        self.signum = signum
+        if self.phase == "setup":
+            raise Interrupted(signum)
+        self.event.set()
+        if self.phase == "pipeline":
+            log.warning("%s: committing the windows in flight, then stopping (send it again to stop at once)", name)
+        else:
+            log.warning("%s: finishing the outputs first (send it again to stop at once)", name)
 
 
 @dataclass
 class RunStats:
-    records: int = 0
+    records: int = 0  # rows committed, including those of the runs this one resumes
+    resumed_rows: int = 0
     failed: int = 0
     real_tokens: int = 0
     padded_tokens: int = 0
@@ -42,23 +90,50 @@ class RunStats:
     statuses: collections.Counter = field(default_factory=collections.Counter)
     damaged: list[DamagedInput] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    interrupted: int | None = None  # the signal that stopped the run before its end
 
     @property
     def padding_efficiency(self) -> float:
         return self.real_tokens / self.padded_tokens if self.padded_tokens else 1.0
 
 
+def _write_error(exc: OSError, path: Path) -> OutputError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        return OutputError(f"{what} writing {path}; free space and rerun with --resume")
+    if exc.errno == errno.EFBIG:
+        return OutputError(f"file too large writing {path} (file size limit, ulimit -f); raise the limit and "
+                           f"rerun with --resume")
+    what = (exc.strerror or str(exc) or type(exc).__name__).splitlines()[0]
+    return OutputError(f"cannot write {path}: {what}; fix that and rerun with --resume")
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write into one line naming the file and the way on."""
+    try:
+        yield
+    except OSError as exc:
+        raise _write_error(exc, path) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = (str(exc) or type(exc).__name__).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
 class _Stages:
-    def __init__(self, cfg: EmbedConfig, files: list[InputFile], runner: Runner,
-                 tokenizer: WindowTokenizer, pad_multiple: int) -> None:
+    def __init__(self, cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
+                 pad_multiple: int, start: Committed, stop: threading.Event) -> None:
         self.cfg, self.files, self.runner, self.tokenizer = cfg, files, runner, tokenizer
         self.pad_multiple = pad_multiple
+        self.start, self.stop = start, stop
         self.cancel = threading.Event()
         self.to_tokenize: Channel[Window] = Channel("reader->tokenizer", 2, self.cancel)
         self.to_embed: Channel[Batch] = Channel("batcher->worker", 8, self.cancel)
         self.to_write: Channel[Window | Batch] = Channel("->writer", 64, self.cancel)
         self.error: BaseException | None = None
-        self.damaged: list[DamagedInput] = []
+        self._failed_streak = 0
         self._lock = threading.Lock()
 
     def fail(self, exc: BaseException) -> None:
@@ -82,20 +157,37 @@ class _Stages:
         return threading.Thread(target=body, name=f"ignite-{name}", daemon=True)
 
     def read(self) -> None:
-        index, row = 0, 0
+        """Windows from the committed position on: finished files are skipped unopened, the file
+        in progress from its first uncommitted line."""
+        s = self.start
+        index, row = s.windows, s.rows
         for file_index, item in enumerate(self.files):
-            reader = RecordReader(item, self.cfg.field, self.cfg.id_field, self.cfg.window_records)
+            if file_index < s.file or (file_index == s.file and s.file_done):
+                continue
+            reader = RecordReader(item, self.cfg.field, self.cfg.id_field, self.cfg.window_records,
+                                  skip_lines=s.lines if file_index == s.file else 0)
+            damage_sent = False
             for raw in reader.windows():
+                if self.stop.is_set():
+                    return
                 window = Window(index=index, start_row=row, file_index=file_index, texts=raw.texts, ids=raw.ids,
-                                lines=raw.lines, status=raw.status, end_offset=raw.end_offset)
+                                lines=raw.lines, status=raw.status, end_offset=raw.end_offset,
+                                extra={"last": raw.last, "damage": raw.damage})
+                damage_sent = raw.damage is not None
                 self.to_tokenize.put(window)
                 index += 1
                 row += len(window)
-            if reader.damage is not None:
-                self.damaged.append(reader.damage)
+            if reader.damage is not None and not damage_sent:
+                # No record followed the last window: an empty one carries the damage to the manifest.
+                self.to_tokenize.put(Window(index=index, start_row=row, file_index=file_index, texts=[], ids=[],
+                                            lines=np.zeros(0, np.int64), status=[], end_offset=item.size,
+                                            extra={"last": True, "damage": reader.damage}))
+                index += 1
 
     def tokenize(self) -> None:
-        while (window := self.to_tokenize.get()) is not None:
+        while not self.stop.is_set() and (window := self.to_tokenize.get()) is not None:
+            if self.stop.is_set():
+                break  # not started: it is not committed and a resume reads it again
             self.tokenizer.tokenize(window)
             ok = window.ok_rows
             offsets = window.token_offsets
@@ -108,97 +200,238 @@ class _Stages:
             for rows in plans:
                 ids, mask = fill_batch(window.token_ids, offsets, rows, self.pad_multiple, self.tokenizer.pad_id)
                 self.to_embed.put(Batch(window, rows, ids, mask, int(mask.sum())))
+        if self.stop.is_set():
+            self.to_tokenize.close()  # the reader may be waiting to put a window nobody will take
 
     def embed(self) -> None:
         while (batch := self.to_embed.get()) is not None:
-            batch.embeddings = self.runner.run(batch.input_ids, batch.attention_mask)
+            batch.embeddings = self._run(batch)
             self.to_write.put(batch)
+
+    def _run(self, batch: Batch) -> np.ndarray:
+        """A batch's embeddings. A batch the backend fails on is retried once, then split in
+        halves, so one bad record cannot fail its neighbours; a record that fails on its own gets
+        zeros and status backend_error (set here: the writer reads statuses only once every
+        batch of the window has come back through the channel)."""
+        try:
+            return self.runner.run(batch.input_ids, batch.attention_mask)
+        except Exception as exc:  # noqa: BLE001 - any backend failure
+            log.warning("backend failed on a batch of %d records (%s); retrying it", len(batch.rows), _short(exc))
+            first = exc
+        out = np.zeros((len(batch.rows), self.runner.dim), np.float32)
+        failed: list[int] = []
+        try:
+            out[:] = self.runner.run(batch.input_ids, batch.attention_mask)
+        except Exception:  # noqa: BLE001
+            self._split(batch, np.arange(len(batch.rows)), out, failed)
+        if len(failed) == len(batch.rows):
+            self._failed_streak += 1
+            if self._failed_streak >= BROKEN_BACKEND_STREAK:
+                raise IgniteError(f"the {self.runner.name} backend failed on every record of "
+                                  f"{self._failed_streak} batches in a row: {_short(first)}") from first
+        else:
+            self._failed_streak = 0
+        if failed:
+            log.warning("backend failed on %d record(s) on their own: status %s", len(failed), BACKEND_ERROR)
+        for i in failed:
+            batch.window.status[int(batch.rows[i])] = BACKEND_ERROR
+        return out
+
+    def _split(self, batch: Batch, idx: np.ndarray, out: np.ndarray, failed: list[int]) -> None:
+        """Embed the halves of the failed rows `idx` of a batch, each half split again if it fails."""
+        if len(idx) == 1:
+            failed.append(int(idx[0]))
+            return
+        for part in (idx[: len(idx) // 2], idx[len(idx) // 2:]):
+            try:
+                out[part] = self.runner.run(batch.input_ids[part], batch.attention_mask[part])
+            except Exception:  # noqa: BLE001
+                self._split(batch, part, out, failed)
+
+
+def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
+    """The --errors file, cut back to its committed size on resume, so no line appears twice."""
+    if path is None:
+        return None
+    if committed_bytes == 0:
+        return open(path, "wb")  # noqa: SIM115 - closed by run_pipeline
+    f = open(path, "r+b")  # noqa: SIM115
+    if os.fstat(f.fileno()).st_size < committed_bytes:
+        f.close()
+        raise OutputError(f"--errors file {path} is shorter than its committed {committed_bytes} bytes (changed "
+                          f"outside ignite?); restore it, or pass --overwrite to start over")
+    f.truncate(committed_bytes)
+    f.seek(committed_bytes)
+    return f
 
 
 def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
+                 work: WorkDir, start: Committed, stop: StopSignals | None = None,
                  pad_multiple: int = 1) -> RunStats:
-    stages = _Stages(cfg, files, runner, tokenizer, pad_multiple)
+    """Embed the inputs from the commit `start` on (a fresh Committed for a new run) and finish
+    the outputs; with a stop request, return early with stats.interrupted set."""
+    stop = stop or StopSignals()
+    names = [str(f.path) for f in files]
+    stats = RunStats(records=start.rows, resumed_rows=start.rows, statuses=collections.Counter(start.statuses))
+    stats.failed = sum(n for status, n in start.statuses.items() if status != OK)
+    if cfg.max_errors is not None and stats.failed > cfg.max_errors:
+        raise TooManyErrors(f"the run being resumed already has {stats.failed} bad records, more than --max-errors "
+                            f"{cfg.max_errors}; raise --max-errors to go on")
+    begin = time.perf_counter()
+    with _writing(work.path):
+        sink = open_sink(cfg.output, cfg.output_kind, work.path, runner.dim, cfg.output_dtype, names,
+                         cfg.id_field is not None, cfg.shard_rows, start)
+    if not start.done:
+        _run_stages(cfg, files, runner, tokenizer, work, start, stop, pad_multiple, sink, stats, names)
+    else:
+        sink.close()
+    stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
+    if stats.interrupted is None:
+        stop.phase = "finishing"
+        with _writing(cfg.output):
+            stats.outputs = sink.finish()
+        work.remove()
+    stats.seconds = time.perf_counter() - begin
+    return stats
+
+
+def _run_stages(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
+                work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int, sink: Sink,
+                stats: RunStats, names: list[str]) -> None:
+    """The reader, tokenizer and worker threads, and the writer loop here. `start` is advanced
+    in place to every new commit."""
+    stages = _Stages(cfg, files, runner, tokenizer, pad_multiple, start, stop.event)
     threads = [
         stages.thread("reader", stages.read, stages.to_tokenize.close),
         stages.thread("tokenizer", stages.tokenize, stages.to_embed.close),
         stages.thread("worker", stages.embed, stages.to_write.close),
     ]
-    names = [str(f.path) for f in files]
-    stats = RunStats()
-    sink = open_sink(cfg.output, cfg.output_kind, runner.dim, cfg.output_dtype, names, cfg.id_field is not None,
-                     cfg.shard_rows)
-    errors_file = open(cfg.errors_path, "wb") if cfg.errors_path else None  # noqa: SIM115
+    errors_file = None
     progress = Progress(total_bytes=sum(f.size for f in files), enabled=not cfg.quiet)
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
     try:
-        _write_loop(stages, sink, stats, names, errors_file, progress, files)
+        with _writing(cfg.errors_path or work.path):
+            errors_file = _open_errors(cfg.errors_path, start.errors_bytes)
+        stop.phase = "pipeline"
+        for t in threads:
+            t.start()
+        writer = _Writer(stages, sink, work, start, stats, names, errors_file, progress, files)
+        writer.loop()
         if stages.error is None:
-            stats.outputs = sink.finish()
+            if stop.event.is_set():
+                stats.interrupted = stop.signum
+                writer.commit()
+            else:
+                writer.commit(done=True)
     except BaseException as exc:
         stages.fail(exc)
     finally:
         for t in threads:
-            t.join()
+            if t.ident is not None:  # started
+                t.join()
         progress.close()
-        sink.close()
+        if stats.interrupted is not None or stages.error is not None:
+            sink.close()
         if errors_file:
-            errors_file.close()
+            try:
+                errors_file.close()
+            except OSError:
+                pass  # a torn tail, cut on resume
     if stages.error is not None:
         raise stages.error
-    stats.seconds = time.perf_counter() - start
-    stats.damaged = stages.damaged
-    return stats
 
 
-def _write_loop(stages: _Stages, sink: Sink, stats: RunStats, names: list[str], errors_file: Any,
-                progress: Progress, files: list[InputFile]) -> None:
-    pending: dict[int, Window] = {}
-    next_index = 0
-    done_bytes = [0] * (len(files) + 1)  # bytes of all files before file i
-    for i, f in enumerate(files):
-        done_bytes[i + 1] = done_bytes[i] + f.size
-    while (item := stages.to_write.get()) is not None:
-        if isinstance(item, Window):
-            pending[item.index] = item
-        else:
-            window = item.window
-            assert window.embeddings is not None and item.embeddings is not None
-            window.embeddings[item.rows] = item.embeddings
-            window.batches_done += 1
-            stats.batches += 1
-            stats.real_tokens += item.real_tokens
-            stats.padded_tokens += item.input_ids.size
-        while next_index in pending and pending[next_index].batches_done == pending[next_index].n_batches:
-            window = pending.pop(next_index)
-            sink.write(window)
-            _account(window, stats, names, errors_file, stages.cfg.max_errors)
-            progress.update(stats.records, done_bytes[window.file_index] + window.end_offset)
-            next_index += 1
-    if pending and stages.error is None:
-        raise RuntimeError(f"internal error: {len(pending)} windows never completed")
+class _Writer:
+    """Restores window order, appends complete windows to the outputs and commits them."""
 
+    def __init__(self, stages: _Stages, sink: Sink, work: WorkDir, state: Committed, stats: RunStats,
+                 names: list[str], errors_file: IO[bytes] | None, progress: Progress, files: list[InputFile]) -> None:
+        self.stages, self.sink, self.work, self.state, self.stats = stages, sink, work, state, stats
+        self.cfg = stages.cfg
+        self.names, self.errors_file, self.progress = names, errors_file, progress
+        self.done_bytes = [0] * (len(files) + 1)  # bytes of all files before file i
+        for i, f in enumerate(files):
+            self.done_bytes[i + 1] = self.done_bytes[i] + f.size
+        self.uncommitted_rows = 0
+        self.last_commit = time.monotonic()
 
-def _account(window: Window, stats: RunStats, names: list[str], errors_file: Any, max_errors: int | None) -> None:
-    stats.records += len(window)
-    bad = [i for i, s in enumerate(window.status) if s != OK] if window.status.count(OK) != len(window) else []
-    for i in bad:
-        stats.failed += 1
-        reason = window.status[i]
-        stats.statuses[reason] += 1
-        where = f"{names[window.file_index]}:{int(window.lines[i])}"
-        if stats.failed <= WARN_FIRST:
-            log.warning("%s: %s (row %d kept as zeros)", where, reason, window.start_row + i)
-        elif stats.failed == WARN_FIRST + 1:
-            log.warning("more bad records: counted in the summary%s",
-                        "" if errors_file else "; pass --errors FILE to list them all")
-        if errors_file is not None:
-            errors_file.write(orjson.dumps({"file": names[window.file_index], "line": int(window.lines[i]),
-                                            "row": window.start_row + i, "id": window.ids[i], "reason": reason}))
-            errors_file.write(b"\n")
-    if max_errors is not None and stats.failed > max_errors:
-        raise TooManyErrors(f"{stats.failed} bad records, more than --max-errors {max_errors}; "
-                            f"see the warnings above{' and the --errors file' if errors_file else ''}")
-    stats.statuses[OK] += len(window) - len(bad)
+    def loop(self) -> None:
+        pending: dict[int, Window] = {}
+        next_index = self.state.windows
+        while (item := self.stages.to_write.get()) is not None:
+            if isinstance(item, Window):
+                pending[item.index] = item
+            else:
+                window = item.window
+                assert window.embeddings is not None and item.embeddings is not None
+                window.embeddings[item.rows] = item.embeddings
+                window.batches_done += 1
+                self.stats.batches += 1
+                self.stats.real_tokens += item.real_tokens
+                self.stats.padded_tokens += item.input_ids.size
+            while next_index in pending and pending[next_index].batches_done == pending[next_index].n_batches:
+                self.append(pending.pop(next_index))
+                next_index += 1
+        if pending and self.stages.error is None:
+            raise RuntimeError(f"internal error: {len(pending)} windows never completed")
 
+    def append(self, window: Window) -> None:
+        with _writing(self.cfg.output):
+            self.sink.write(window)
+        with _writing(self.cfg.errors_path or self.work.path):
+            self._account(window)
+        s = self.state
+        s.rows, s.windows = window.start_row + len(window), window.index + 1
+        if window.file_index != s.file:
+            s.file, s.lines, s.records = window.file_index, 0, 0
+        s.lines = int(window.lines[-1]) if len(window) else s.lines
+        s.records += len(window)
+        s.offset, s.file_done = window.end_offset, bool(window.extra.get("last"))
+        damage = window.extra.get("damage")
+        if isinstance(damage, DamagedInput):
+            s.damaged.append([window.file_index, damage.line, damage.reason])
+        self.progress.update(self.stats.records, self.done_bytes[window.file_index] + window.end_offset)
+        self.uncommitted_rows += len(window)
+        over = self.cfg.max_errors is not None and self.stats.failed > self.cfg.max_errors
+        if over or self.uncommitted_rows >= self.cfg.window_records or \
+                time.monotonic() - self.last_commit >= COMMIT_SECONDS:
+            self.commit()
+        if over:
+            raise TooManyErrors(f"{self.stats.failed} bad records, more than --max-errors {self.cfg.max_errors}; "
+                                f"see the warnings above{' and the --errors file' if self.errors_file else ''}")
+
+    def commit(self, done: bool = False) -> None:
+        """fsync the data, then replace the manifest: the protocol's single point of commit."""
+        s = self.state
+        with _writing(self.cfg.output):
+            s.meta_bytes = self.sink.sync()
+        if self.errors_file is not None and self.errors_file.tell() != s.errors_bytes:
+            with _writing(self.cfg.errors_path or self.work.path):
+                self.errors_file.flush()
+                os.fsync(self.errors_file.fileno())
+                s.errors_bytes = self.errors_file.tell()
+        s.statuses, s.done = dict(self.stats.statuses), done
+        with _writing(self.work.manifest_file):
+            self.work.commit(s)
+        with _writing(self.cfg.output):
+            self.sink.after_commit()
+        self.uncommitted_rows, self.last_commit = 0, time.monotonic()
+
+    def _account(self, window: Window) -> None:
+        stats, errors_file = self.stats, self.errors_file
+        stats.records += len(window)
+        bad = [i for i, s in enumerate(window.status) if s != OK] if window.status.count(OK) != len(window) else []
+        for i in bad:
+            stats.failed += 1
+            reason = window.status[i]
+            stats.statuses[reason] += 1
+            where = f"{self.names[window.file_index]}:{int(window.lines[i])}"
+            if stats.failed <= WARN_FIRST:
+                log.warning("%s: %s (row %d kept as zeros)", where, reason, window.start_row + i)
+            elif stats.failed == WARN_FIRST + 1:
+                log.warning("more bad records: counted in the summary%s",
+                            "" if errors_file else "; pass --errors FILE to list them all")
+            if errors_file is not None:
+                errors_file.write(orjson.dumps({"file": self.names[window.file_index], "line": int(window.lines[i]),
+                                                "row": window.start_row + i, "id": window.ids[i], "reason": reason}))
+                errors_file.write(b"\n")
+        stats.statuses[OK] += len(window) - len(bad)
