@@ -1,4 +1,5 @@
-// ignite._engine: the native core. One bind_* function per engine area.
+// ignite._engine: the native core. Maps engine errors to Python classes and calls one bind_*
+// function per engine area.
 #include <pybind11/pybind11.h>
 
 #include "core/error.h"
@@ -11,39 +12,45 @@ void bind_tokenizer(py::module_& m);
 }
 
 #ifndef IGNITE_VERSION
-#define IGNITE_VERSION "dev"
+#define IGNITE_VERSION "unknown"
+#endif
+#ifndef IGNITE_COMPILER
+#define IGNITE_COMPILER "unknown"
 #endif
 
 PYBIND11_MODULE(_engine, m) {
   m.doc() = "Ignite native core";
-  // Translators run newest first: the base class goes first so the specific ones win.
-  py::register_exception<ignite::Error>(m, "EngineError", PyExc_RuntimeError);
-  py::register_exception<ignite::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
-  py::register_exception<ignite::NotFound>(m, "NotFound", PyExc_FileNotFoundError);
-  py::register_exception<ignite::IoError>(m, "IoError", PyExc_OSError);
-  py::register_exception<ignite::Cancelled>(m, "Cancelled", PyExc_RuntimeError);
+
+  // Each class derives from EngineError and from the standard class callers already catch
+  // (ValueError, FileNotFoundError, OSError). Translators run newest first, so the base is
+  // registered first and the specific classes win.
+  auto base = py::register_exception<ignite::Error>(m, "EngineError", PyExc_RuntimeError);
+  auto both = [&](PyObject* standard) { return py::make_tuple(base, py::handle(standard)); };
+  py::register_exception<ignite::InvalidArgument>(m, "InvalidArgument", both(PyExc_ValueError));
+  py::register_exception<ignite::NotFound>(m, "NotFound", both(PyExc_FileNotFoundError));
+  py::register_exception<ignite::IoError>(m, "IoError", both(PyExc_OSError));
+  py::register_exception<ignite::Cancelled>(m, "Cancelled", base);
+
   ignite::bind_ring(m);
   ignite::bind_tokenizer(m);
-  m.def("build_info", [] {
-    py::dict info;
+
+  m.def(
+      "build_info",
+      [] {
+        py::dict info;
 #ifdef IGNITE_WITH_CUDA
-    info["cuda"] = true;
+        info["cuda"] = true;
 #else
-    info["cuda"] = false;
+        info["cuda"] = false;
 #endif
 #ifdef IGNITE_WITH_TENSORRT
-    info["tensorrt"] = true;
+        info["tensorrt"] = true;
 #else
-    info["tensorrt"] = false;
+        info["tensorrt"] = false;
 #endif
-    info["version"] = IGNITE_VERSION;
-#if defined(__clang__)
-    info["compiler"] = "clang " __clang_version__;
-#elif defined(__GNUC__)
-    info["compiler"] = "gcc " __VERSION__;
-#else
-    info["compiler"] = "unknown";
-#endif
-    return info;
-  });
+        info["version"] = IGNITE_VERSION;
+        info["compiler"] = IGNITE_COMPILER;
+        return info;
+      },
+      "What this build of the native module was compiled with.");
 }

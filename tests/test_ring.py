@@ -1,30 +1,54 @@
-"""The native ring from Python: FIFO, timeouts, close/drain, and the GIL released while blocked."""
+"""ignite._engine.Ring from Python: FIFO, timeouts, close/drain, errors, the GIL released while
+blocked, Ctrl-C reaching a blocked call, and many threads seeing every item exactly once."""
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
 import pytest
 
-from ignite._engine import Ring, RingClosed
+from ignite._engine import EngineError, InvalidArgument, Ring, RingClosed, build_info
 
 
-def test_fifo_and_capacity() -> None:
+def test_fifo_capacity_and_len() -> None:
     ring = Ring(3)
-    assert ring.capacity == 4
+    assert ring.capacity == 4  # rounded up to a power of two
     assert [ring.try_push(i) for i in range(5)] == [True, True, True, True, False]
     assert len(ring) == 4
     assert [ring.pop() for _ in range(4)] == [0, 1, 2, 3]
     assert ring.try_pop() is None
+    assert len(ring) == 0
 
 
-def test_timeouts() -> None:
+def test_handles_cover_uint64_and_reject_others() -> None:
+    ring = Ring(2)
+    ring.push(2**64 - 1)
+    assert ring.pop() == 2**64 - 1
+    for bad in (-1, 2**64, "1", 1.5):
+        with pytest.raises(TypeError):
+            ring.push(bad)  # type: ignore[arg-type]
+
+
+def test_bad_capacity_is_a_value_error() -> None:
+    for bad in (0, 2**30 + 1):
+        with pytest.raises(InvalidArgument) as info:
+            Ring(bad)
+        assert isinstance(info.value, ValueError) and isinstance(info.value, EngineError)
+
+
+def test_timeouts_return_false_and_none() -> None:
     ring = Ring(2)
     start = time.perf_counter()
     assert ring.pop(0.05) is None
-    assert ring.push(1, 0.05) and ring.push(2, 0.05)
+    assert time.perf_counter() - start >= 0.05
+    assert ring.push(1, 0.05) and ring.push(2, 0)
+    start = time.perf_counter()
     assert ring.push(3, 0.05) is False
-    assert time.perf_counter() - start >= 0.1
+    assert time.perf_counter() - start >= 0.05
+    assert ring.try_push(3) is False
+    with pytest.raises(ValueError):
+        ring.pop(float("nan"))
 
 
 def test_close_drains_then_raises() -> None:
@@ -35,20 +59,92 @@ def test_close_drains_then_raises() -> None:
     assert ring.closed
     with pytest.raises(RingClosed):
         ring.push(9)
-    assert [ring.pop(), ring.pop(), ring.pop()] == [0, 1, 2]
     with pytest.raises(RingClosed):
-        ring.pop(1.0)
+        ring.try_push(9)
+    assert [ring.pop(), ring.try_pop(), ring.pop(0)] == [0, 1, 2]
+    with pytest.raises(RingClosed):
+        ring.pop()  # no timeout: must not block on a closed, empty ring
+    with pytest.raises(RingClosed):
+        ring.try_pop()
 
 
-def test_blocked_threads_release_the_gil_and_see_every_item_once() -> None:
-    ring = Ring(4)
+def test_close_wakes_a_blocked_pop() -> None:
+    ring = Ring(2)
+    outcome: list[str] = []
+
+    def wait() -> None:
+        try:
+            ring.pop()
+        except RingClosed:
+            outcome.append("closed")
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.1)
+    ring.close()
+    waiter.join(2.0)
+    assert outcome == ["closed"]
+
+
+def test_blocked_pop_releases_the_gil() -> None:
+    ring = Ring(2)
+    got: list[int | None] = []
+    entered = threading.Event()
+
+    def wait() -> None:
+        entered.set()
+        got.append(ring.pop(5.0))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    entered.wait()
+    time.sleep(0.05)  # let it reach the native wait
+    # Pure-Python work while the other thread sits in pop(). Had pop() kept the GIL, this thread
+    # could not run until pop() returned, and the waiter would be finished by now.
+    spins = 0
+    deadline = time.perf_counter() + 0.2
+    while time.perf_counter() < deadline:
+        spins += 1
+    assert waiter.is_alive() and not got
+    ring.push(7)
+    waiter.join(2.0)
+    assert got == [7] and spins > 1000
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise _Interrupted
+
+
+def test_ctrl_c_reaches_a_blocked_pop() -> None:
+    # The same path as Ctrl-C (SIGINT -> PyErr_CheckSignals -> Python handler), with a handler
+    # that raises our own exception so a failure cannot abort the whole pytest session.
+    previous = signal.signal(signal.SIGINT, _raise_interrupted)
+    ring = Ring(2)
+    timer = threading.Timer(0.1, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(_Interrupted):
+            ring.pop(3.0)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    # Without the signal checks inside pop() the handler would run only after 3 s.
+    assert time.perf_counter() - start < 1.0
+
+
+def test_two_producers_two_consumers_see_every_item_once() -> None:
+    ring = Ring(4)  # small, so both sides block often
     n, producers, consumers = 20000, 2, 2
     got: list[list[int]] = [[] for _ in range(consumers)]
-    ticks = 0
 
     def produce(base: int) -> None:
         for i in range(n):
-            ring.push(base + i)
+            assert ring.push(base + i, 5.0)
 
     def consume(out: list[int]) -> None:
         while True:
@@ -56,34 +152,27 @@ def test_blocked_threads_release_the_gil_and_see_every_item_once() -> None:
                 item = ring.pop(5.0)
             except RingClosed:
                 return
-            if item is not None:
-                out.append(item)
+            assert item is not None
+            out.append(item)
 
-    threads = [threading.Thread(target=produce, args=(p * n,)) for p in range(producers)]
-    threads += [threading.Thread(target=consume, args=(got[c],)) for c in range(consumers)]
-    for t in threads:
+    workers = [threading.Thread(target=produce, args=(p * n,)) for p in range(producers)]
+    readers = [threading.Thread(target=consume, args=(got[c],)) for c in range(consumers)]
+    for t in workers + readers:
         t.start()
-    # Pure-Python work keeps running while the others block inside the ring.
-    while any(t.is_alive() for t in threads[:producers]):
-        ticks += 1
-        time.sleep(0)
-    for t in threads[:producers]:
+    for t in workers:
         t.join()
     ring.close()
-    for t in threads[producers:]:
+    for t in readers:
         t.join()
-    items = sorted(got[0] + got[1])
-    assert items == list(range(producers * n))
-    assert ticks > 0
+    assert sorted(got[0] + got[1]) == list(range(producers * n))
+    for items in got:  # each producer's items stay in order as any one consumer sees them
+        for p in range(producers):
+            mine = [i for i in items if i // n == p]
+            assert mine == sorted(mine)
 
 
-def test_blocked_pop_does_not_hold_the_gil() -> None:
-    ring = Ring(2)
-    counter = 0
-    waiter = threading.Thread(target=lambda: ring.pop(0.5))
-    waiter.start()
-    deadline = time.perf_counter() + 0.3
-    while time.perf_counter() < deadline:
-        counter += 1
-    waiter.join()
-    assert counter > 10000
+def test_build_info() -> None:
+    info = build_info()
+    assert set(info) == {"cuda", "tensorrt", "version", "compiler"}
+    assert isinstance(info["cuda"], bool) and isinstance(info["tensorrt"], bool)
+    assert info["version"] and info["compiler"]

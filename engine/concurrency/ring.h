@@ -1,19 +1,16 @@
-// Bounded MPMC rings that join the pipeline stages: a lock-free core (Ring) and a blocking,
-// closable layer over it (BlockingRing).
-//
-// Guarantees: every pushed item is popped exactly once; items from one producer come out in the
-// order that producer pushed them; size() is approximate while other threads run. Not
-// guaranteed: a global FIFO order across producers.
+// Owns the bounded MPMC rings between pipeline stages: a lock-free core (Ring) and a blocking,
+// closable layer (BlockingRing). Guaranteed: each accepted item is popped exactly once, in push
+// order per producer. Not guaranteed: a global order across producers; size() is approximate.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -22,73 +19,75 @@
 namespace ignite {
 
 inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::size_t kMaxRingCapacity = std::size_t{1} << 30;
 
-inline std::size_t round_up_pow2(std::size_t n) {
-  std::size_t p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
-
-// Lock-free bounded MPMC queue after D. Vyukov's design: each slot carries a sequence number
-// that tells producers and consumers whose turn it is, so head and tail advance with one CAS.
+// Lock-free bounded MPMC queue (D. Vyukov's scheme): each slot carries a sequence number saying
+// whose turn it is, so a producer or consumer claims a position with one CAS and never waits on
+// a lock. Items must be nothrow-constructible from what is pushed: a throw after the claim would
+// leave a hole that stalls every consumer. The claims and size() are seq_cst (free on x86) so
+// that BlockingRing can order them against its sleeper counts without fences.
 template <typename T>
 class Ring {
  public:
   explicit Ring(std::size_t capacity)
-      : capacity_(round_up_pow2(capacity < 2 ? 2 : capacity)),
+      : capacity_(checked_capacity(capacity)),
         mask_(capacity_ - 1),
         slots_(std::make_unique<Slot[]>(capacity_)) {
-    if (capacity == 0) throw InvalidArgument("ring capacity must be positive");
     for (std::size_t i = 0; i < capacity_; ++i) slots_[i].seq.store(i, std::memory_order_relaxed);
   }
 
+  // Destroys what is still queued. No other thread may use the ring by now.
   ~Ring() {
-    // Destroy what is still queued so counted objects balance.
-    T item;
-    while (try_pop(item)) {
+    const std::size_t tail = tail_.load(std::memory_order_relaxed);
+    for (std::size_t pos = head_.load(std::memory_order_relaxed); pos != tail; ++pos) {
+      slots_[pos & mask_].item()->~T();
     }
   }
 
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
+  // False when full. `value` is consumed (moved from) only when this returns true.
   template <typename U>
   bool try_push(U&& value) {
+    static_assert(std::is_nothrow_constructible_v<T, U&&>, "ring items must not throw on construction");
     std::size_t pos = tail_.load(std::memory_order_relaxed);
     for (;;) {
       Slot& slot = slots_[pos & mask_];
       const std::size_t seq = slot.seq.load(std::memory_order_acquire);
-      const auto diff = static_cast<std::ptrdiff_t>(seq) - static_cast<std::ptrdiff_t>(pos);
+      const auto diff = static_cast<std::ptrdiff_t>(seq - pos);
       if (diff == 0) {
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst)) {
           new (&slot.storage) T(std::forward<U>(value));
           slot.seq.store(pos + 1, std::memory_order_release);
           return true;
         }
       } else if (diff < 0) {
-        return false;  // full
+        return false;  // the slot still holds the item from one lap ago
       } else {
-        pos = tail_.load(std::memory_order_relaxed);
+        pos = tail_.load(std::memory_order_relaxed);  // another producer took this position
       }
     }
   }
 
+  // False when empty (or when the next item is claimed but not yet written).
   bool try_pop(T& out) {
+    static_assert(std::is_nothrow_move_assignable_v<T>, "ring items must not throw on move");
     std::size_t pos = head_.load(std::memory_order_relaxed);
     for (;;) {
       Slot& slot = slots_[pos & mask_];
       const std::size_t seq = slot.seq.load(std::memory_order_acquire);
-      const auto diff = static_cast<std::ptrdiff_t>(seq) - static_cast<std::ptrdiff_t>(pos + 1);
+      const auto diff = static_cast<std::ptrdiff_t>(seq - (pos + 1));
       if (diff == 0) {
-        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-          T* item = std::launder(reinterpret_cast<T*>(&slot.storage));
+        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst)) {
+          T* item = slot.item();
           out = std::move(*item);
           item->~T();
-          slot.seq.store(pos + capacity_, std::memory_order_release);
+          slot.seq.store(pos + capacity_, std::memory_order_release);  // free for the next lap
           return true;
         }
       } else if (diff < 0) {
-        return false;  // empty
+        return false;
       } else {
         pos = head_.load(std::memory_order_relaxed);
       }
@@ -97,30 +96,50 @@ class Ring {
 
   std::size_t capacity() const { return capacity_; }
 
+  // A snapshot that may already be stale; claimed-but-unwritten items count as present.
   std::size_t size() const {
-    const std::size_t tail = tail_.load(std::memory_order_relaxed);
-    const std::size_t head = head_.load(std::memory_order_relaxed);
-    return tail > head ? tail - head : 0;
+    const std::size_t head = head_.load(std::memory_order_seq_cst);
+    const std::size_t tail = tail_.load(std::memory_order_seq_cst);
+    const auto diff = static_cast<std::ptrdiff_t>(tail - head);
+    if (diff <= 0) return 0;
+    return static_cast<std::size_t>(diff) > capacity_ ? capacity_ : static_cast<std::size_t>(diff);
   }
 
  private:
   struct alignas(kCacheLine) Slot {
     std::atomic<std::size_t> seq{0};
-    typename std::aligned_storage<sizeof(T), alignof(T)>::type storage;
+    alignas(T) unsigned char storage[sizeof(T)];
+    T* item() { return std::launder(reinterpret_cast<T*>(storage)); }
   };
+
+  static std::size_t checked_capacity(std::size_t requested) {
+    if (requested == 0 || requested > kMaxRingCapacity) {
+      throw InvalidArgument("ring capacity must be between 1 and 2^30");
+    }
+    // At least 2: with one slot, "written at lap n" (pos + 1) equals "free at lap n + 1"
+    // (pos + capacity) and the sequence numbers could no longer tell full from empty.
+    // A power of two so positions map to slots with a mask.
+    std::size_t capacity = 2;
+    while (capacity < requested) capacity <<= 1;
+    return capacity;
+  }
 
   const std::size_t capacity_;
   const std::size_t mask_;
-  std::unique_ptr<Slot[]> slots_;
+  const std::unique_ptr<Slot[]> slots_;
+  // Consumers hammer head_, producers tail_: separate lines so they do not share invalidations.
   alignas(kCacheLine) std::atomic<std::size_t> head_{0};
   alignas(kCacheLine) std::atomic<std::size_t> tail_{0};
 };
 
+// kTimeout from try_push/try_pop means "would block" (full or empty).
 enum class RingStatus { kOk, kTimeout, kClosed };
 
-// Blocking layer: the data path stays lock-free; the mutex and condition variables only park
-// and wake threads that found the ring full or empty. Timed waits everywhere, so callers can
-// poll for cancellation; close() wakes every waiter.
+// Blocking, closable layer over Ring. The data path stays lock-free; the mutex and condition
+// variables only park threads that found the ring full or empty, and a waker takes the lock only
+// when someone is parked. Every wait is timed so callers can poll for cancellation or signals.
+// After close(): pushes fail with kClosed; pops keep returning queued items and report kClosed
+// only once the ring is empty and no push that started before close() is still in flight.
 template <typename T>
 class BlockingRing {
  public:
@@ -130,103 +149,106 @@ class BlockingRing {
   BlockingRing(const BlockingRing&) = delete;
   BlockingRing& operator=(const BlockingRing&) = delete;
 
+  // `value` is consumed only on kOk, so a caller may retry with it after kTimeout.
   template <typename U>
   RingStatus try_push(U&& value) {
-    if (closed()) return RingStatus::kClosed;
-    if (!ring_.try_push(std::forward<U>(value))) return RingStatus::kTimeout;
+    // Announce the push before looking at the closed bit: pop() waits for announced pushes, so
+    // an item accepted concurrently with close() is still drained, never stranded.
+    if (state_.fetch_add(kPusher, std::memory_order_seq_cst) & kClosedBit) {
+      state_.fetch_sub(kPusher, std::memory_order_seq_cst);
+      return RingStatus::kClosed;
+    }
+    const bool pushed = ring_.try_push(std::forward<U>(value));
+    state_.fetch_sub(kPusher, std::memory_order_seq_cst);
+    if (!pushed) return RingStatus::kTimeout;
     wake(not_empty_, waiting_pop_);
     return RingStatus::kOk;
   }
 
   RingStatus try_pop(T& out) {
-    if (ring_.try_pop(out)) {
-      wake(not_full_, waiting_push_);
-      return RingStatus::kOk;
+    if (pop_and_wake(out)) return RingStatus::kOk;
+    for (;;) {
+      // Read before the retry: if it says "closed, no push in flight", every accepted item is
+      // already in the ring, so an empty ring now means empty for good.
+      const std::size_t state = state_.load(std::memory_order_seq_cst);
+      if (!(state & kClosedBit)) return RingStatus::kTimeout;
+      if (pop_and_wake(out)) return RingStatus::kOk;
+      if (state == kClosedBit) return RingStatus::kClosed;
+      std::this_thread::yield();  // a push announced before close() is finishing: wait for it
     }
-    return closed() ? drained_or_retry(out) : RingStatus::kTimeout;
   }
 
-  // Waits up to `timeout` for room. kClosed once close() was called (the item is not queued).
   template <typename Rep, typename Period, typename U>
   RingStatus push(U&& value, std::chrono::duration<Rep, Period> timeout) {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
-      if (closed()) return RingStatus::kClosed;
-      if (ring_.try_push(value)) {
-        wake(not_empty_, waiting_pop_);
-        return RingStatus::kOk;
-      }
-      std::unique_lock<std::mutex> lock(mutex_);
-      waiting_push_.fetch_add(1, std::memory_order_seq_cst);
-      // Re-check under the lock: a pop between our try and the wait would otherwise be missed.
-      const bool ready = closed() || ring_.size() < ring_.capacity();
-      const bool timed_out = !ready && not_full_.wait_until(lock, deadline) == std::cv_status::timeout;
-      waiting_push_.fetch_sub(1, std::memory_order_seq_cst);
-      if (timed_out && Clock::now() >= deadline) {
-        lock.unlock();
-        if (closed()) return RingStatus::kClosed;
-        return ring_.try_push(value) ? (wake(not_empty_, waiting_pop_), RingStatus::kOk) : RingStatus::kTimeout;
+      const RingStatus status = try_push(std::forward<U>(value));
+      if (status != RingStatus::kTimeout) return status;
+      if (!park(not_full_, waiting_push_, deadline, [this] { return ring_.size() < ring_.capacity(); })) {
+        return try_push(std::forward<U>(value));  // deadline passed: one last attempt
       }
     }
   }
 
-  // Waits up to `timeout` for an item. After close(), keeps returning queued items; kClosed only
-  // once the ring is closed and empty.
   template <typename Rep, typename Period>
   RingStatus pop(T& out, std::chrono::duration<Rep, Period> timeout) {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
-      if (ring_.try_pop(out)) {
-        wake(not_full_, waiting_push_);
-        return RingStatus::kOk;
-      }
-      if (closed()) return drained_or_retry(out);
-      std::unique_lock<std::mutex> lock(mutex_);
-      waiting_pop_.fetch_add(1, std::memory_order_seq_cst);
-      const bool ready = closed() || ring_.size() > 0;
-      const bool timed_out = !ready && not_empty_.wait_until(lock, deadline) == std::cv_status::timeout;
-      waiting_pop_.fetch_sub(1, std::memory_order_seq_cst);
-      if (timed_out && Clock::now() >= deadline) {
-        lock.unlock();
-        if (ring_.try_pop(out)) {
-          wake(not_full_, waiting_push_);
-          return RingStatus::kOk;
-        }
-        return closed() ? drained_or_retry(out) : RingStatus::kTimeout;
+      const RingStatus status = try_pop(out);
+      if (status != RingStatus::kTimeout) return status;
+      if (!park(not_empty_, waiting_pop_, deadline, [this] { return ring_.size() > 0; })) {
+        return try_pop(out);
       }
     }
   }
 
   void close() {
     {
+      // Under the lock so a thread between its last check and its wait cannot miss the wake-up.
       std::lock_guard<std::mutex> lock(mutex_);
-      closed_.store(true, std::memory_order_seq_cst);
+      state_.fetch_or(kClosedBit, std::memory_order_seq_cst);
     }
     not_full_.notify_all();
     not_empty_.notify_all();
   }
 
-  bool closed() const { return closed_.load(std::memory_order_seq_cst); }
+  bool closed() const { return state_.load(std::memory_order_seq_cst) & kClosedBit; }
   std::size_t size() const { return ring_.size(); }
   std::size_t capacity() const { return ring_.capacity(); }
 
  private:
-  // A push that raced with close() may still land; drain it rather than lose it.
-  RingStatus drained_or_retry(T& out) {
-    if (ring_.try_pop(out)) {
-      wake(not_full_, waiting_push_);
-      return RingStatus::kOk;
-    }
-    return RingStatus::kClosed;
+  // state_ packs the closed flag (bit 0) with the count of pushes in flight (the rest).
+  static constexpr std::size_t kClosedBit = 1;
+  static constexpr std::size_t kPusher = 2;
+
+  bool pop_and_wake(T& out) {
+    if (!ring_.try_pop(out)) return false;
+    wake(not_full_, waiting_push_);
+    return true;
   }
 
-  // Waking costs a lock only when someone sleeps: the counters are read after the lock-free
-  // operation, and a sleeper re-checks the ring under the same lock before it waits.
+  // Sleeps until woken, `ready()` or close; false once `deadline` has passed.
+  template <typename Ready>
+  bool park(std::condition_variable& cv, std::atomic<int>& waiters, Clock::time_point deadline, Ready ready) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    // seq_cst count-then-look here, claim-then-look-at-count in wake(): in the single order of
+    // seq_cst operations either the waker sees us counted, or `ready()` sees its claim.
+    waiters.fetch_add(1, std::memory_order_seq_cst);
+    const bool go = closed() || ready();
+    const bool in_time = go || cv.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    waiters.fetch_sub(1, std::memory_order_seq_cst);
+    lock.unlock();
+    // Ready yet our try failed: another thread has claimed a slot but not finished writing or
+    // reading it. Let it run rather than spin on the lock.
+    if (go) std::this_thread::yield();
+    return in_time && Clock::now() < deadline;
+  }
+
   void wake(std::condition_variable& cv, std::atomic<int>& waiters) {
-    // Orders our ring update before reading the counter (a sleeper does the mirror image).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (waiters.load(std::memory_order_seq_cst) > 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
+      // Taking the lock means a counted waiter is inside wait_until (or past it), so the
+      // notification cannot fall between its check and its sleep.
+      { std::lock_guard<std::mutex> lock(mutex_); }
       cv.notify_all();
     }
   }
@@ -237,7 +259,7 @@ class BlockingRing {
   std::condition_variable not_empty_;
   std::atomic<int> waiting_push_{0};
   std::atomic<int> waiting_pop_{0};
-  std::atomic<bool> closed_{false};
+  alignas(kCacheLine) std::atomic<std::size_t> state_{0};  // written by every push
 };
 
 }  // namespace ignite

@@ -1,11 +1,14 @@
 // Tests of engine/concurrency/ring.h: ordering, bounds, object lifetimes, many threads, close.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "concurrency/ring.h"
@@ -49,10 +52,32 @@ static void single_thread_fifo_and_bounds() {
     CHECK(v == i);
   }
   CHECK(!ring.try_pop(v));  // empty
-  // Wrap around many times.
+  CHECK(ring.size() == 0);
+  // Many laps, so sequence numbers wrap the slots many times.
   for (int i = 0; i < 1000; ++i) {
     CHECK(ring.try_push(i));
     CHECK(ring.try_pop(v) && v == i);
+  }
+}
+
+static void capacity_rounding() {
+  CHECK(Ring<int>(1).capacity() == 2);  // the sequence scheme needs two slots
+  CHECK(Ring<int>(2).capacity() == 2);
+  CHECK(Ring<int>(8).capacity() == 8);
+  CHECK(Ring<int>(9).capacity() == 16);
+  CHECK(BlockingRing<int>(1000).capacity() == 1024);
+  Ring<int> two(1);
+  int v = 0;
+  CHECK(two.try_push(7) && two.try_push(8) && !two.try_push(9));
+  CHECK(two.try_pop(v) && v == 7 && two.try_pop(v) && v == 8 && !two.try_pop(v));
+  for (std::size_t bad : {std::size_t{0}, ignite::kMaxRingCapacity + 1}) {
+    bool threw = false;
+    try {
+      Ring<int> ring(bad);
+    } catch (const ignite::InvalidArgument&) {
+      threw = true;
+    }
+    CHECK(threw);
   }
 }
 
@@ -66,9 +91,27 @@ static void lifetimes_balance() {
   }
   CHECK(Counted::alive.load() == 0);
   {
-    BlockingRing<std::string> ring(2);
-    CHECK(ring.push(std::string(100, 'x'), 10ms) == RingStatus::kOk);
+    BlockingRing<Counted> ring(2);
+    CHECK(ring.push(Counted(1), 10ms) == RingStatus::kOk);
+    CHECK(ring.push(Counted(2), 10ms) == RingStatus::kOk);
+    CHECK(ring.push(Counted(3), 10ms) == RingStatus::kTimeout);  // nothing constructed inside
+    Counted out;
+    CHECK(ring.pop(out, 10ms) == RingStatus::kOk && out.value == 1);
+    ring.close();
   }
+  CHECK(Counted::alive.load() == 0);
+}
+
+static void move_only_items_survive_failed_pushes() {
+  BlockingRing<std::unique_ptr<int>> ring(2);
+  CHECK(ring.push(std::make_unique<int>(0), 1ms) == RingStatus::kOk);
+  CHECK(ring.push(std::make_unique<int>(1), 1ms) == RingStatus::kOk);
+  auto second = std::make_unique<int>(2);
+  CHECK(ring.push(std::move(second), 1ms) == RingStatus::kTimeout);
+  CHECK(second && *second == 2);  // a failed push leaves the value with the caller
+  std::unique_ptr<int> out;
+  CHECK(ring.try_pop(out) == RingStatus::kOk && *out == 0);
+  CHECK(ring.try_push(std::move(second)) == RingStatus::kOk && !second);
 }
 
 static void many_threads_each_item_once() {
@@ -170,17 +213,83 @@ static void timed_waits_time_out() {
   CHECK(ring.try_push(3) == RingStatus::kTimeout);
 }
 
+// Producers keep pushing while close() lands: every push that reported kOk must be popped.
+static void pushes_racing_close_are_never_lost() {
+  for (int round = 0; round < 20; ++round) {
+    BlockingRing<int> ring(16);
+    std::atomic<long> accepted{0}, popped{0};
+    std::vector<std::thread> threads;
+    for (int p = 0; p < 2; ++p) {
+      threads.emplace_back([&] {
+        for (int i = 0;; ++i) {
+          const auto status = ring.push(i, 1ms);
+          if (status == RingStatus::kClosed) return;
+          if (status == RingStatus::kOk) ++accepted;
+        }
+      });
+    }
+    threads.emplace_back([&] {
+      int v;
+      for (;;) {
+        const auto status = ring.pop(v, 1ms);
+        if (status == RingStatus::kClosed) return;
+        if (status == RingStatus::kOk) ++popped;
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::microseconds(200 * (round + 1)));
+    ring.close();
+    for (auto& t : threads) t.join();
+    CHECK(accepted.load() == popped.load());
+    CHECK(ring.size() == 0);
+  }
+}
+
+// Every hop of a ping-pong needs the other thread woken. A lost wake-up would not fail an
+// operation (waits are timed and retry once at the deadline) but would stall it for the full
+// timeout, so check the slowest hop instead.
+static void ping_pong_never_loses_a_wakeup() {
+  BlockingRing<int> requests(2), replies(2);
+  constexpr int kRounds = 5000;
+  std::thread echo([&] {
+    int v;
+    while (requests.pop(v, 2s) == RingStatus::kOk) CHECK(replies.push(v, 2s) == RingStatus::kOk);
+  });
+  for (int i = 0; i < kRounds; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    int v = -1;
+    const bool ok = requests.push(i, 2s) == RingStatus::kOk && replies.pop(v, 2s) == RingStatus::kOk && v == i;
+    const bool fast = std::chrono::steady_clock::now() - start < 1s;
+    CHECK(ok && fast);
+    if (!ok || !fast) break;  // one stall is enough; the rest would only add timeouts
+  }
+  requests.close();
+  echo.join();
+}
+
 int main() {
-  single_thread_fifo_and_bounds();
-  lifetimes_balance();
-  close_drains_then_reports_closed();
-  close_wakes_blocked_threads();
-  timed_waits_time_out();
-  many_threads_each_item_once();
+  const std::pair<const char*, void (*)()> tests[] = {
+      {"single_thread_fifo_and_bounds", single_thread_fifo_and_bounds},
+      {"capacity_rounding", capacity_rounding},
+      {"lifetimes_balance", lifetimes_balance},
+      {"move_only_items_survive_failed_pushes", move_only_items_survive_failed_pushes},
+      {"close_drains_then_reports_closed", close_drains_then_reports_closed},
+      {"close_wakes_blocked_threads", close_wakes_blocked_threads},
+      {"timed_waits_time_out", timed_waits_time_out},
+      {"pushes_racing_close_are_never_lost", pushes_racing_close_are_never_lost},
+      {"ping_pong_never_loses_a_wakeup", ping_pong_never_loses_a_wakeup},
+      {"many_threads_each_item_once", many_threads_each_item_once},
+  };
+  for (const auto& [name, test] : tests) {
+    const int before = failures;
+    const auto start = std::chrono::steady_clock::now();
+    test();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    std::printf("%-40s %s (%lld ms)\n", name, failures == before ? "ok" : "FAILED", static_cast<long long>(ms.count()));
+    std::fflush(stdout);
+  }
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
   }
-  std::printf("ring tests passed\n");
   return 0;
 }
