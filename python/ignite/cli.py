@@ -105,6 +105,9 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--cache-dir", type=Path, default=None, help="ONNX/engine cache (default: ~/.cache/ignite, "
                                                                  "or $IGNITE_CACHE)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    from ignite.index.commands import add_embed_options
+
+    add_embed_options(p, _size)
     p.set_defaults(func=_cmd_embed)
 
 
@@ -122,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _embed_parser(sub)
+    from ignite.index.commands import add_parsers as add_index_parsers
+
+    add_index_parsers(sub)
     _doctor_parser(sub)
     return parser
 

@@ -3,6 +3,7 @@ interrupted one, open the model and backend, run the pipeline, print a one-line 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -155,8 +156,11 @@ def embed_from_args(args: argparse.Namespace) -> int:
         if not start.done and cfg.output_kind != "dir":
             _remove_outputs(cfg)  # only finishing writes them: any there now are stale
         log.info("resuming %s after %s committed rows", cfg.output, f"{start.rows:,}")
-    stats = run_pipeline(cfg, files, runner, tokenizer, work, start, stop,
-                         pad_multiple=1 if runner.device == "cpu" else 8)
+    pad_multiple = 1 if runner.device == "cpu" else 8
+    index = None
+    if args.index is not None:
+        index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)
+    stats = run_pipeline(cfg, files, runner, tokenizer, work, start, stop, pad_multiple=pad_multiple, index=index)
     if stats.interrupted is not None:
         name = signal.Signals(stats.interrupted).name
         print(f"ignite: interrupted by {name}: {stats.records:,} rows of {cfg.output} committed; "
@@ -170,6 +174,27 @@ def embed_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: WindowTokenizer,
+                   runner: object, pad_multiple: int, resumed: bool):  # type: ignore[no-untyped-def]
+    from ignite.index.inline import prepare_index
+    from ignite.io.outputs import ids_path
+
+    if resumed:
+        raise UsageError("--index cannot continue an interrupted run yet; resume without --index, then build the "
+                         "index from the finished output, or pass --overwrite to start over with --index")
+    if cfg.output_kind == "npy":
+        row_metadata = [str(ids_path(cfg.output).resolve())]
+    elif cfg.output_kind == "dir":
+        row_metadata = [str(cfg.output.resolve() / "part-*.parquet")]
+    else:
+        row_metadata = []
+    metadata = {"embedding": {"model": cfg.model_name, "options": dataclasses.asdict(cfg.model), "field": cfg.field,
+                              "output": str(cfg.output.resolve())},
+                "row_metadata": row_metadata}
+    return prepare_index(args.index, args.index_type, args.index_memory, args.index_shard_size, files, cfg.field,
+                         tokenizer, runner, cfg.batch_tokens, pad_multiple, metadata)
+
+
 def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
     new = stats.records - stats.resumed_rows
     rate = new / stats.seconds if stats.seconds else 0.0
@@ -181,3 +206,9 @@ def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
     log.info("embedded %s records%s in %.1fs (%s rec/s, padding efficiency %.0f%%)%s -> %s",
              f"{new:,}", resumed, stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
              ", ".join(str(p) for p in stats.outputs))
+    if stats.index is not None:
+        recall = stats.index.get("recall") or {}
+        log.info("index %s: %s vectors in %d shard(s), recall@10 %s at nprobe %s on %s held-out queries, "
+                 "%.1fs spent on the index", stats.index["factory"], f"{stats.index['count']:,}",
+                 len(stats.index["shards"]), recall.get("recall_at_10", "n/a"), stats.index.get("nprobe", 0),
+                 recall.get("queries", 0), stats.index.get("build_seconds", 0.0))

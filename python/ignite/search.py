@@ -39,7 +39,9 @@ def _runner_for(info: dict[str, Any], model: str | None, threads: int):  # type:
 
 
 def _row_table(info: dict[str, Any]) -> pa.Table | None:
-    paths = [Path(p) for p in info.get("row_metadata", []) if Path(p).is_file()]
+    import glob
+
+    paths = [Path(p) for pattern in info.get("row_metadata", []) for p in sorted(glob.glob(pattern))]
     if not paths:
         return None
     return pa.concat_tables([pq.read_table(p, columns=["row", "id", "file", "line"]) for p in paths])

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import orjson
@@ -31,6 +31,9 @@ from ignite.pipeline.channel import Cancelled, Channel
 from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.pipeline.window import OK, Batch, Window
 from ignite.progress import Progress
+
+if TYPE_CHECKING:
+    from ignite.index.builder import IndexBuilder
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ class RunStats:
     damaged: list[DamagedInput] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     interrupted: int | None = None  # the signal that stopped the run before its end
+    index: dict[str, Any] | None = None  # the finished index's info, with --index
 
     @property
     def padding_efficiency(self) -> float:
@@ -267,7 +271,7 @@ def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
 
 def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
                  work: WorkDir, start: Committed, stop: StopSignals | None = None,
-                 pad_multiple: int = 1) -> RunStats:
+                 pad_multiple: int = 1, index: IndexBuilder | None = None) -> RunStats:
     """Embed the inputs from the commit `start` on (a fresh Committed for a new run) and finish
     the outputs; with a stop request, return early with stats.interrupted set."""
     stop = stop or StopSignals()
@@ -282,7 +286,7 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, token
         sink = open_sink(cfg.output, cfg.output_kind, work.path, runner.dim, cfg.output_dtype, names,
                          cfg.id_field is not None, cfg.shard_rows, start)
     if not start.done:
-        _run_stages(cfg, files, runner, tokenizer, work, start, stop, pad_multiple, sink, stats, names)
+        _run_stages(cfg, files, runner, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index)
     else:
         sink.close()
     stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
@@ -290,6 +294,9 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, token
         stop.phase = "finishing"
         with _writing(cfg.output):
             stats.outputs = sink.finish()
+        if index is not None:
+            with _writing(index.folder):
+                stats.index = index.finish()
         work.remove()
     stats.seconds = time.perf_counter() - begin
     return stats
@@ -297,7 +304,7 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, token
 
 def _run_stages(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
                 work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int, sink: Sink,
-                stats: RunStats, names: list[str]) -> None:
+                stats: RunStats, names: list[str], index: IndexBuilder | None) -> None:
     """The reader, tokenizer and worker threads, and the writer loop here. `start` is advanced
     in place to every new commit."""
     stages = _Stages(cfg, files, runner, tokenizer, pad_multiple, start, stop.event)
@@ -314,7 +321,7 @@ def _run_stages(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokeni
         stop.phase = "pipeline"
         for t in threads:
             t.start()
-        writer = _Writer(stages, sink, work, start, stats, names, errors_file, progress, files)
+        writer = _Writer(stages, sink, work, start, stats, names, errors_file, progress, files, index)
         writer.loop()
         if stages.error is None:
             if stop.event.is_set():
@@ -344,8 +351,10 @@ class _Writer:
     """Restores window order, appends complete windows to the outputs and commits them."""
 
     def __init__(self, stages: _Stages, sink: Sink, work: WorkDir, state: Committed, stats: RunStats,
-                 names: list[str], errors_file: IO[bytes] | None, progress: Progress, files: list[InputFile]) -> None:
+                 names: list[str], errors_file: IO[bytes] | None, progress: Progress, files: list[InputFile],
+                 index: IndexBuilder | None = None) -> None:
         self.stages, self.sink, self.work, self.state, self.stats = stages, sink, work, state, stats
+        self.index = index
         self.cfg = stages.cfg
         self.names, self.errors_file, self.progress = names, errors_file, progress
         self.done_bytes = [0] * (len(files) + 1)  # bytes of all files before file i
@@ -377,6 +386,11 @@ class _Writer:
     def append(self, window: Window) -> None:
         with _writing(self.cfg.output):
             self.sink.write(window)
+        if self.index is not None:
+            ok = window.ok_rows
+            assert window.embeddings is not None
+            with _writing(self.index.folder):
+                self.index.add(ok + window.start_row, window.embeddings[ok])
         with _writing(self.cfg.errors_path or self.work.path):
             self._account(window)
         s = self.state

@@ -1,0 +1,120 @@
+"""`ignite index merge|info` and `ignite search`, and the `--index*` options of `ignite embed`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ignite.errors import UsageError
+from ignite.index import store
+
+
+def add_embed_options(parser: argparse.ArgumentParser, size: type) -> None:
+    g = parser.add_argument_group("index (FAISS, built while embedding)")
+    g.add_argument("--index", type=Path, default=None, metavar="DIR", help="build a FAISS index of the embeddings in DIR")
+    g.add_argument("--index-type", default="auto",
+                   help="auto | flat | ivf | ivfsq | ivfpq | a FAISS index_factory string (default: auto: exact "
+                        "below 200K records, then IVF, compressed as --index-memory requires)")
+    g.add_argument("--index-memory", type=size, default=8_000_000_000, metavar="BYTES",
+                   help="memory budget for the index, e.g. 8GB (default)")
+    g.add_argument("--index-shard-size", type=size, default=10_000_000, metavar="N",
+                   help="vectors per index shard (default 10M)")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    idx = sub.add_parser("index", help="inspect or merge an index built by `ignite embed --index`",
+                         description="Inspect or merge an index folder built by `ignite embed --index DIR`.")
+    verbs = idx.add_subparsers(dest="index_command", metavar="VERB", required=True, parser_class=sub._parser_class)
+    merge = verbs.add_parser("merge", help="merge the shards into merged.faiss (checks fingerprints and counts)")
+    merge.add_argument("folder", type=Path)
+    merge.set_defaults(func=_cmd_merge)
+    info = verbs.add_parser("info", help="type, count, shards and recall of an index")
+    info.add_argument("folder", type=Path)
+    info.add_argument("--json", action="store_true", help="print index.json as is")
+    info.set_defaults(func=_cmd_info)
+
+    s = sub.add_parser("search", help="search an index with query text",
+                       description="Embed queries with the index's model (and its query prompt) and print the "
+                                   "nearest records: rank, score, id and text when the source is at hand.")
+    s.add_argument("query", nargs="?", help="query text")
+    s.add_argument("--index", type=Path, required=True, metavar="DIR")
+    s.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
+    s.add_argument("--queries", type=Path, default=None, help="JSONL file of queries with id and text")
+    s.add_argument("--output", type=Path, default=None, help="write hits to this .parquet (query_id, rank, score, id, text)")
+    s.add_argument("--model", default=None, help="override the model recorded in the index")
+    s.add_argument("--nprobe", type=int, default=None, help="IVF lists to visit (default: the tuned value)")
+    s.set_defaults(func=_cmd_search)
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    path = store.merge(args.folder)
+    print(f"ignite: merged {store.read_info(args.folder)['count']:,} vectors into {path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    info = store.read_info(args.folder)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    recall = info.get("recall") or {}
+    rows = [
+        ("type", info["factory"]), ("metric", info["metric"]), ("dim", info["dim"]), ("vectors", f"{info['count']:,}"),
+        ("shards", f"{len(info['shards'])} ({', '.join(s['file'] for s in info['shards'])})"),
+        ("merged", info["merged"]["file"] if info.get("merged") else "no"),
+        ("complete", "yes" if info.get("complete") else "no (run interrupted)"),
+        ("nprobe", info.get("nprobe", 0)),
+        ("recall@10", f"{recall['recall_at_10']:.4f} on {recall['queries']} held-out queries"
+         if "recall_at_10" in recall else "not measured"),
+        ("model", (info.get("embedding") or {}).get("model", "?")),
+        ("build seconds", info.get("build_seconds")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _read_queries(path: Path) -> list[tuple[str, str]]:
+    import orjson
+
+    if not path.is_file():
+        raise UsageError(f"--queries file {path} does not exist")
+    out = []
+    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+            out.append((str(obj.get("id", n)), str(obj["text"])))
+        except (orjson.JSONDecodeError, KeyError, AttributeError):
+            raise UsageError(f"{path}:{n}: expected a JSON object with \"text\" (and \"id\")") from None
+    return out
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from ignite.hardware import usable_cores
+    from ignite.search import run_search
+
+    if (args.query is None) == (args.queries is None):
+        raise UsageError("give either a query text or --queries FILE")
+    if args.output is not None and args.output.suffix != ".parquet":
+        raise UsageError("--output must end in .parquet")
+    queries = _read_queries(args.queries) if args.queries else [("q", args.query)]
+    hits = run_search(args.index, queries, args.k, args.model, usable_cores(), args.nprobe)
+    if args.output is not None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({key: [h[key] for h in hits] for key in ("query_id", "rank", "score", "id", "text")})
+        table = table.set_column(3, "id", pa.array([None if h["id"] is None else str(h["id"]) for h in hits],
+                                                   pa.string()))
+        pq.write_table(table, args.output)
+        print(f"ignite: wrote {len(hits)} hits for {len(queries)} queries to {args.output}", file=sys.stderr)
+        return 0
+    print("query\trank\tscore\tid\ttext")
+    for h in hits:
+        text = (h["text"] or "").replace("\t", " ").replace("\n", " ")
+        print(f"{h['query_id']}\t{h['rank']}\t{h['score']:.4f}\t{h['id']}\t{text[:160]}")
+    return 0

@@ -1,0 +1,114 @@
+"""The inline FAISS index: exact results for flat, recall for IVF, merge, fingerprints, search."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import read_jsonl_zst, run_cli, shared_file
+from tiny_model import make_tiny_model
+
+faiss = pytest.importorskip("faiss")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-bert", model_dir)
+
+
+def _topk(emb: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(queries @ emb.T), axis=1, kind="stable")[:, :k]
+
+
+def test_flat_index_equals_exact_topk(tmp_path: Path, cache_dir: Path, tiny_model: Path) -> None:
+    src = tmp_path / "in.txt"
+    rng = np.random.default_rng(1)
+    words = ["amber", "basalt", "cedar", "delta", "ember", "fjord", "granite", "harbor", "iris", "juniper"]
+    src.write_text("\n".join(" ".join(rng.choice(words, size=6)) + f" {i}" for i in range(3000)) + "\n")
+    out, index = tmp_path / "e.npy", tmp_path / "idx"
+    result = run_cli("embed", "--input", src, "--output", out, "--model", tiny_model, "--index", index,
+                     "--index-type", "flat", "--index-shard-size", "1000", "--dtype", "fp32", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    info = json.loads((index / "index.json").read_text())
+    assert info["count"] == 3000 and len(info["shards"]) == 3 and info["complete"]
+    emb = np.load(out)
+    q = emb[:20]
+    from ignite.index import store
+
+    scores, ids = store.search(index, q, 5)
+    exact = _topk(emb, q, 5)
+    np.testing.assert_allclose(scores, np.take_along_axis(q @ emb.T, exact, axis=1), rtol=1e-5, atol=1e-5)
+    assert (np.sort(ids, axis=1) == np.sort(exact, axis=1)).mean() > 0.99  # ties may swap order
+    assert info["recall"]["recall_at_10"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def ivf_index(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, tiny_model: Path) -> tuple[Path, Path]:
+    src = shared_file("passages.jsonl.zst")
+    tmp = tmp_path_factory.mktemp("ivf")
+    out, index = tmp / "e.npy", tmp / "idx"
+    result = run_cli("embed", "--input", src, "--output", out, "--model", tiny_model, "--index", index,
+                     "--index-type", "ivf", "--index-shard-size", "30000", "--dtype", "fp32", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    return out, index
+
+
+def test_ivf_recall_and_merge(ivf_index: tuple[Path, Path]) -> None:
+    out, index = ivf_index
+    info = json.loads((index / "index.json").read_text())
+    assert info["count"] >= 50_000 and info["factory"].startswith("IVF") and len(info["shards"]) >= 2
+    assert info["recall"]["recall_at_10"] >= 0.95, info["recall"]
+    emb = np.load(out)
+    queries = emb[np.random.default_rng(2).choice(len(emb), 50, replace=False)]
+    from ignite.index import store
+
+    before = store.search(index, queries, 10)
+    result = run_cli("index", "merge", index)
+    assert result.returncode == 0, result.stderr
+    after = store.search(index, queries, 10)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0], rtol=1e-6)
+    info_out = run_cli("index", "info", index)
+    assert info_out.returncode == 0 and "recall@10" in info_out.stdout and "IVF" in info_out.stdout
+
+
+def test_foreign_shard_is_refused(ivf_index: tuple[Path, Path], tmp_path: Path) -> None:
+    _, index = ivf_index
+    copy = tmp_path / "idx"
+    shutil.copytree(index, copy)
+    info = json.loads((copy / "index.json").read_text())
+    foreign = faiss.index_factory(info["dim"], info["factory"], faiss.METRIC_INNER_PRODUCT)
+    foreign.train(np.random.default_rng(3).standard_normal((40 * 1024, info["dim"])).astype("float32"))
+    faiss.write_index(foreign, str(copy / info["shards"][1]["file"]))
+    result = run_cli("index", "merge", copy)
+    assert result.returncode == 2
+    assert "fingerprint" in result.stderr and info["shards"][1]["file"] in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_search_cli_prints_neighbours(tmp_path: Path, cache_dir: Path) -> None:
+    src = tmp_path / "docs.jsonl"
+    docs = ["How to bake sourdough bread at home", "Tuning the Linux kernel scheduler",
+            "Training a dog to sit", "Compiling C programs with gcc", "Planting tomatoes in spring"]
+    src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(docs)))
+    out, index = tmp_path / "e.npy", tmp_path / "idx"
+    result = run_cli("embed", "--input", src, "--output", out, "--id-field", "id", "--index", index,
+                     cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    hits = run_cli("search", "--index", index, "gcc compiler flags", "-k", "2", cache_dir=cache_dir)
+    assert hits.returncode == 0, hits.stderr
+    first = hits.stdout.splitlines()[1]
+    assert "d3" in first and "Compiling C programs" in first
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "q1", "text": "bread recipe"}\n{"id": "q2", "text": "garden vegetables"}\n')
+    res = tmp_path / "res.parquet"
+    batch = run_cli("search", "--index", index, "--queries", queries, "-k", "3", "--output", res, cache_dir=cache_dir)
+    assert batch.returncode == 0, batch.stderr
+    table = pq.read_table(res).to_pylist()
+    assert [(r["query_id"], r["rank"]) for r in table] == [("q1", 1), ("q1", 2), ("q1", 3), ("q2", 1), ("q2", 2),
+                                                           ("q2", 3)]
+    assert table[0]["id"] == "d0" and table[3]["id"] == "d4"
