@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -65,8 +66,16 @@ def run_cli(*args: str | os.PathLike, cache_dir: Path | None = None, timeout: fl
     full_env.update(env or {})
     if cache_dir is not None:
         full_env["IGNITE_CACHE"] = str(cache_dir)
-    return subprocess.run([sys.executable, "-m", "ignite", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([*cli_command(), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=full_env)
+
+
+def cli_command() -> list[str]:
+    """How to start the CLI: `python -m ignite`, or $IGNITE_TEST_CMD (shell-split), e.g. a dev shim
+    for when the native module is not built."""
+    if os.environ.get("IGNITE_TEST_CMD"):
+        return shlex.split(os.environ["IGNITE_TEST_CMD"])
+    return [sys.executable, "-m", "ignite"]
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

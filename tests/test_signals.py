@@ -1,0 +1,101 @@
+"""SIGTERM and SIGINT through the real CLI: the first stops reading, commits the windows in flight
+and exits 143/130 saying how to resume; a second exits at once; --resume then finishes."""
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from resumekit import (assert_same_npy_outputs, build_tiny_model, embed_args, make_corpus, manifest, reference_run,
+                       sentence, start_cli, wait_for_pipeline)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "tiny-model")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_corpus(tmp_path_factory.getbasetemp() / "corpus")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, corpus: list[Path], tiny_model: Path,
+              cache_dir: Path) -> tuple[Path, float]:
+    return reference_run(tmp_path_factory.getbasetemp(), corpus, tiny_model, cache_dir)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_commits_in_flight_windows_then_resume_matches(tmp_path: Path, corpus: list[Path], tiny_model: Path,
+                                                              cache_dir: Path, reference: tuple[Path, float],
+                                                              sig: signal.Signals) -> None:
+    ref, span = reference
+    out, errors, log = tmp_path / "emb.npy", tmp_path / "errors.jsonl", tmp_path / "stderr.txt"
+    proc = start_cli(embed_args(corpus, out, tiny_model, "--errors", errors), cache_dir, log)
+    assert wait_for_pipeline(proc, log)
+    time.sleep(0.4 * span)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == 128 + sig, log.read_text()
+    stderr = log.read_text()
+    state = manifest(out)
+    assert state is not None and not state["done"]
+    last = stderr.strip().splitlines()[-1]
+    assert last == f"ignite: interrupted by {sig.name}: {state['rows']:,} rows of {out} committed; " \
+                   f"rerun with --resume to continue", stderr
+    assert "Traceback" not in stderr and not out.exists()
+    # The stop waited for whole windows: the commit ends at a window (512 records) or a file's end.
+    assert state["records"] % 512 == 0 or state["file_done"], state
+    resumed = run_cli(*embed_args(corpus, out, tiny_model, "--errors", errors, "--resume"), cache_dir=cache_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_npy_outputs(out, ref)
+    assert errors.read_bytes() == ref.with_name("errors.jsonl").read_bytes()
+
+
+def test_second_signal_exits_at_once(tmp_path: Path, tiny_model: Path, cache_dir: Path) -> None:
+    """One window that takes seconds to embed (long texts): the first SIGTERM would wait for it,
+    the second exits within a moment; the last commit (none yet) holds and --resume finishes."""
+    rng = random.Random(1)
+    src = tmp_path / "long.jsonl"
+    src.write_text("".join(json.dumps({"text": " ".join(sentence(rng) for _ in range(25))}) + "\n"
+                           for _ in range(3000)))
+    out, log = tmp_path / "emb.npy", tmp_path / "stderr.txt"
+    args = ["embed", "--input", src, "--output", out, "--model", tiny_model, "--window-records", "3000",
+            "--backend", "onnxruntime", "--dtype", "fp32", "--threads", "1", "--quiet"]
+    proc = start_cli(args, cache_dir, log)
+    assert wait_for_pipeline(proc, log)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert proc.poll() is None, "the first signal should wait for the window in flight"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    assert time.monotonic() - sent < 1.0
+    stderr = log.read_text()
+    assert "second SIGTERM: exiting now; the last commit holds, rerun with --resume" in stderr, stderr
+    assert manifest(out) is not None and manifest(out)["rows"] == 0
+    resumed = run_cli(*args, "--resume", cache_dir=cache_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert np.load(out).shape == (3000, 32)
+
+
+def test_signal_before_the_pipeline(tmp_path: Path, tiny_model: Path, cache_dir: Path) -> None:
+    """While the model loads nothing is committed: exit 143 at once, saying how to go on."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "one record"}\n')
+    out, log = tmp_path / "emb.npy", tmp_path / "stderr.txt"
+    proc = start_cli(["embed", "--input", src, "--output", out, "--model", tiny_model, "--quiet"], cache_dir, log)
+    time.sleep(0.8)  # importing the modules (torch among them) takes longer than this
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    stderr = log.read_text()
+    assert "ignite: model" not in stderr, "the signal came too late for this test"
+    assert stderr.strip().splitlines()[-1] == "ignite: interrupted by SIGTERM; rerun with --resume to continue"
+    assert not out.exists()
