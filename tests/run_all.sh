@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/engine/run_sanitizers.sh
+bash tests/engine/run_fuzz.sh "${IGNITE_FUZZ_SECONDS:-60}"
 python -m pytest tests "$@"

@@ -1,5 +1,6 @@
 """Type stubs for the native module ignite._engine (built from csrc/ by CMake)."""
 
+import numpy as np
 from typing import TypedDict
 
 class EngineError(RuntimeError):
@@ -38,3 +39,22 @@ class BuildInfo(TypedDict):
     compiler: str
 
 def build_info() -> BuildInfo: ...
+
+
+class WordPieceTokenizer:
+    """Exact BERT WordPiece pipeline loaded from tokenizer.json; encode_batch releases the GIL."""
+
+    unicode_version: str
+    max_length: int
+    pad_id: int
+    unk_id: int
+    vocab_size: int
+    special_tokens_added: int
+    def __init__(self, path: str, max_length: int) -> None: ...
+    def encode_batch(
+        self, texts: list[str], prefix: str = "", threads: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(flat int32 ids, int64 offsets n+1, int64 lengths before truncation, bool uncertain)."""
+    def words(self, text: str) -> list[str]: ...
+    def checkable_code_points(self) -> np.ndarray: ...
+    def trust(self, code_points: list[int]) -> None: ...

@@ -101,6 +101,8 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--batch-tokens", type=_positive, default=None,
                    help="padded tokens per batch (default: 2048 on CPU, 65536 on GPU)")
     r.add_argument("--window-records", type=_positive, default=16384, help="records per window (commit unit)")
+    r.add_argument("--tokenizer-threads", type=_positive, default=1,
+                   help="threads of the native tokenizer (default 1: the backend keeps the other cores)")
     r.add_argument("--threads", type=_positive, default=None, help="CPU threads for the backend (default: all)")
     r.add_argument("--cache-dir", type=Path, default=None, help="ONNX/engine cache (default: ~/.cache/ignite, "
                                                                  "or $IGNITE_CACHE)")
@@ -128,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ignite.index.commands import add_parsers as add_index_parsers
 
     add_index_parsers(sub)
+    from ignite.tokenize_cmd import add_parser as add_tokenize_parser
+
+    add_tokenize_parser(sub)
     _doctor_parser(sub)
     return parser
 

@@ -145,10 +145,13 @@ def embed_from_args(args: argparse.Namespace) -> int:
                              f"interrupted run, or pass --overwrite to start over")
     _check_field(files, cfg.field)
     runner = open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads)
-    tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix)
-    log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; %d input file(s)",
+    # The model takes the cores; the tokenizer runs between batches on one thread of its own, so
+    # they do not fight over a small machine (it tokenizes ~200K records/s per core).
+    tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix,
+                                threads=args.tokenizer_threads)
+    log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; tokenizer %s; %d input file(s)",
              spec.name, cfg.model.pooling, ", normalized" if cfg.model.normalize else "", cfg.model.max_length,
-             runner.dim, runner.name, runner.device, runner.dtype, len(files))
+             runner.dim, runner.name, runner.device, runner.dtype, tokenizer.path, len(files))
     if start is None:
         start = work.create(run)  # first, so that a crash from here on leaves a run to resume
         _remove_outputs(cfg)
