@@ -157,14 +157,15 @@ class _Segment:
         """`meta_bytes` None: a new segment; else resume it at `rows` rows and that log size."""
         self.partial, self.log = work / f"{name}.partial", work / f"{name}.meta"
         self.rows = rows
-        if meta_bytes is not None and self.partial.exists():
+        if meta_bytes is None or not (rows or meta_bytes):
+            # Nothing committed: start over, whatever a crash left (even a file created, not the other).
+            self.npy, self.meta = NpyAppender(self.partial, dim, dtype), MetaLog(self.log)
+        elif self.partial.exists() and self.log.exists():
             self.npy = NpyAppender(self.partial, dim, dtype, rows)
             self.meta = MetaLog(self.log, meta_bytes)
-        elif meta_bytes is not None and rows:
-            raise OutputError(f"{self.partial} is missing: the work folder {work} is damaged; "
-                              f"pass --overwrite to start over")
         else:
-            self.npy, self.meta = NpyAppender(self.partial, dim, dtype), MetaLog(self.log)
+            raise OutputError(f"{self.partial} or {self.log} is missing: the work folder {work} is damaged; "
+                              f"pass --overwrite to start over")
 
     def append(self, embeddings: np.ndarray, meta: pa.Table) -> None:
         self.npy.append(embeddings)
