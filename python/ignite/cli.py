@@ -100,7 +100,8 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--gpus", default="all", help="all | none | comma-separated indices (default: all)")
     r.add_argument("--batch-tokens", type=_positive, default=None,
                    help="padded tokens per batch (default: 2048 on CPU, 65536 on GPU)")
-    r.add_argument("--window-records", type=_positive, default=16384, help="records per window (commit unit)")
+    r.add_argument("--window-records", type=_positive, default=None,
+                   help="records per window, the unit of sorting and of commits (default: 2048 on CPU, 65536 on GPU)")
     r.add_argument("--tokenizer-threads", type=_positive, default=1,
                    help="threads of the native tokenizer (default 1: the backend keeps the other cores)")
     r.add_argument("--threads", type=_positive, default=None, help="CPU threads for the backend (default: all)")

@@ -24,6 +24,9 @@ from ignite.pipeline.tokenize import WindowTokenizer
 log = logging.getLogger("ignite")
 
 CPU_BATCH_TOKENS = 2048
+# A window is the unit of commits: on a CPU (~200 rec/s) a small one keeps a stop to seconds.
+CPU_WINDOW_RECORDS = 2048
+GPU_WINDOW_RECORDS = 65536
 GPU_BATCH_TOKENS = 65536
 
 
@@ -69,7 +72,8 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
         id_field=args.id_field, model_name=model_name, model_path=spec.path, model=options,
         backend=args.backend, dtype=args.dtype, output_dtype=args.output_dtype,
         batch_tokens=args.batch_tokens or (GPU_BATCH_TOKENS if gpu else CPU_BATCH_TOKENS),
-        window_records=args.window_records, shard_rows=args.shard_rows,
+        window_records=args.window_records or (GPU_WINDOW_RECORDS if gpu else CPU_WINDOW_RECORDS),
+        shard_rows=args.shard_rows,
         cache_dir=args.cache_dir or default_cache_dir(), threads=args.threads or usable_cores(),
         quiet=args.quiet, overwrite=args.overwrite, errors_path=args.errors, max_errors=args.max_errors,
     )
