@@ -100,6 +100,34 @@ def run_tei(url: str, texts: list[str], work: Path, batch: int, concurrency: int
             "settings": {"url": url, "client_batch": batch, "concurrency": concurrency}}
 
 
+def flops_per_token(model: str, mean_tokens: float) -> float:
+    """Forward FLOPs per token of a BERT-style encoder: the projections and the feed-forward
+    (2 per multiply-add), plus attention over a sequence of the corpus's mean length."""
+    from ignite.models import resolve_model
+
+    cfg = json.loads((resolve_model(model) / "config.json").read_text())
+    d, layers = cfg["hidden_size"], cfg["num_hidden_layers"]
+    inter = cfg.get("intermediate_size", 4 * d)
+    return 2.0 * layers * (4 * d * d + 2 * d * inter + 2 * mean_tokens * d)
+
+
+def matmul_peak(dtype: str, seconds: float = 1.5) -> float:
+    """FLOP/s of a large matrix product in `dtype` on this machine's cores (torch/oneDNN): the
+    arithmetic ceiling a CPU backend can approach."""
+    import torch
+
+    torch.set_num_threads(len(__import__("os").sched_getaffinity(0)))
+    tdtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    a, b = torch.randn(4096, 384, dtype=tdtype), torch.randn(384, 1536, dtype=tdtype)
+    for _ in range(3):
+        a @ b
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        n += 1
+    return 2 * 4096 * 384 * 1536 * n / (time.perf_counter() - start)
+
+
 def unavailable(system: str, reason: str) -> dict[str, Any]:
     return {"system": system, "backend": "-", "dtype": "-", "available": False, "reason": reason}
 
@@ -112,16 +140,20 @@ def min_cosine(path: Path, reference: np.ndarray) -> float:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = "| system | backend | dtype | texts/s | tokens/s | padding eff. | peak RSS MB | min cosine | vs ST fp32 | vs ST best | load s |"
+    head = ("| system | backend | dtype | texts/s | tokens/s | share of matmul peak | padding eff. | peak RSS MB | "
+            "min cosine | vs ST fp32 | vs ST best | load s |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
         if not r.get("available", True):
-            lines.append(f"| {r['system']} | not available: {r['reason']} | | | | | | | | | |")
+            lines.append(f"| {r['system']} | not available: {r['reason']} | | | | | | | | | | |")
             continue
         pe = f"{r['padding_efficiency']:.0%}" if r.get("padding_efficiency") is not None else ""
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else ""
-        lines.append(f"| {r['system']} | {r['backend']} | {r['dtype']} | {r['texts_per_s']:,.1f} | "
-                     f"{r['tokens_per_s']:,.0f} | {pe} | {rss} | {r['min_cosine']:.5f} | "
+        share = f"{r['peak_share']:.0%}" if r.get("peak_share") is not None else "n/a"
+        batch = r.get("settings", {}).get("batch_size")
+        dtype = f"{r['dtype']} (batch {batch})" if batch else r["dtype"]
+        lines.append(f"| {r['system']} | {r['backend']} | {dtype} | {r['texts_per_s']:,.1f} | "
+                     f"{r['tokens_per_s']:,.0f} | {share} | {pe} | {rss} | {r['min_cosine']:.5f} | "
                      f"{r['ratio_vs_st_fp32']:.2f}x | {r['ratio_vs_st_best']:.2f}x | {r['load_s']} |")
     return "\n".join(lines)
 
@@ -133,7 +165,12 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     done = [r for r in rows if r.get("available", True)]
-    labels = [f"{r['system']}\n{r['backend']} {r['dtype']}" for r in done]
+    def label(r: dict[str, Any]) -> str:
+        batch = r.get("settings", {}).get("batch_size")
+        text = f"{r['system']}\n{r['backend']} {r['dtype']}" + (f" b{batch}" if batch else "")
+        return text + (f"\nmin cos {r['min_cosine']:.3f}" if r["min_cosine"] < 0.999 else "")
+
+    labels = [label(r) for r in done]
     values = [r["texts_per_s"] for r in done]
     colors = ["#d95f02" if r["system"] == "ignite" else "#7570b3" for r in done]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(done)), 4.5))
@@ -149,7 +186,9 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", required=True, type=Path, help="JSONL corpus (.zst/.gz allowed)")
+    p.add_argument("--input", type=Path, help="JSONL corpus (.zst/.gz allowed)")
+    p.add_argument("--rerender", type=Path, default=None, metavar="DIR",
+                   help="only recompute the derived columns of DIR/results.json and rewrite its reports")
     p.add_argument("--field", default="text")
     p.add_argument("--model", default=None, help="model name or path (default: all-MiniLM-L6-v2 from its package)")
     p.add_argument("--limit", type=int, default=10000, help="records to embed (default 10000)")
@@ -168,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the embeddings written by each system")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="benchmark: %(message)s", stream=sys.stderr)
+    if args.rerender:
+        return rerender(args.rerender, args.model)
+    if args.input is None:
+        p.error("--input is required")
 
     model = args.model or default_model()
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -216,40 +259,74 @@ def main(argv: list[str] | None = None) -> int:
         if reference is None and any(r.get("available", True) for r in rows):
             log.info("sentence-transformers fp32 reference for fidelity ...")
             reference = np.load(run_st(model, data, work, "fp32", 64, args.device)["output"])
-        done = [r for r in rows if r.get("available", True)]
-        for r in done:
-            r["rows"] = len(texts)
-            r["texts_per_s"] = len(texts) / r["seconds"]
-            r["tokens_per_s"] = tokens / r["seconds"]
-            r["min_cosine"] = min_cosine(r.pop("output"), reference) if reference is not None else float("nan")
-        st = [r for r in done if r["system"] == "sentence-transformers"]
-        st_fp32 = next((r["texts_per_s"] for r in st if r["dtype"] == "fp32"), float("nan"))
-        st_best = max((r["texts_per_s"] for r in st), default=float("nan"))
-        for r in done:
-            r["ratio_vs_st_fp32"] = r["texts_per_s"] / st_fp32
-            r["ratio_vs_st_best"] = r["texts_per_s"] / st_best
+        for r in rows:
+            if r.get("available", True):
+                r["rows"] = len(texts)
+                r["min_cosine"] = min_cosine(r.pop("output"), reference) if reference is not None else float("nan")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     info = machine()
+    info["matmul_peak_flops"] = {dt: matmul_peak(dt) for dt in ("fp32", "bf16")}
+    derive(rows, tokens, flops_per_token(model, tokens / len(texts)), info["matmul_peak_flops"])
+    write_reports(args, argv, rows, info, len(texts), tokens)
+    return 0
+
+
+def derive(rows: list[dict[str, Any]], tokens: int, flops_token: float, peaks: dict[str, float]) -> None:
+    """Rates, ratios to sentence-transformers, and the share of the matmul ceiling reached."""
+    done = [r for r in rows if r.get("available", True)]
+    for r in done:
+        r["texts_per_s"] = r["rows"] / r["seconds"]
+        r["tokens_per_s"] = tokens / r["seconds"]
+        peak = peaks.get(r["dtype"])
+        r["peak_share"] = r["tokens_per_s"] * flops_token / peak if peak else None
+    st = [r for r in done if r["system"] == "sentence-transformers"]
+    st_fp32 = next((r["texts_per_s"] for r in st if r["dtype"] == "fp32"), float("nan"))
+    st_best = max((r["texts_per_s"] for r in st), default=float("nan"))
+    for r in done:
+        r["ratio_vs_st_fp32"] = r["texts_per_s"] / st_fp32
+        r["ratio_vs_st_best"] = r["texts_per_s"] / st_best
+
+
+def write_reports(args: argparse.Namespace, argv: list[str] | None, rows: list[dict[str, Any]], info: dict[str, Any],
+                  records: int, tokens: int) -> None:
     text = table(rows)
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(
-            {"machine": info, "input": str(args.input), "records": len(texts), "tokens": tokens,
-             "model": args.model or "sentence-transformers/all-MiniLM-L6-v2", "rows": rows}, indent=2, default=str))
-        cmd = "python benchmarks/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
+            {"machine": info, "input": str(args.input), "records": records, "tokens": tokens,
+             "model": args.model or "sentence-transformers/all-MiniLM-L6-v2", "command": info.get("command") or
+             "python benchmarks/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv), "rows": rows},
+            indent=2, default=str))
+        cmd = info.get("command") or "python benchmarks/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
         md = [f"# Benchmark {info['date']}", "",
               f"- machine: {info['cpu']}, {info['cores']} cores, AMX {info['amx']}, AVX-512 BF16 {info['avx512_bf16']}",
               f"- versions: {', '.join(f'{k} {v}' for k, v in info['versions'].items())}",
-              f"- input: {len(texts):,} records of {args.input.name}, {tokens:,} tokens ({tokens / len(texts):.1f} per text)",
+              f"- input: {records:,} records of {Path(args.input).name}, {tokens:,} tokens ({tokens / records:.1f} per text)",
+              f"- matmul ceiling here (torch, 4096x384x1536): "
+              f"{', '.join(f'{k} {v / 1e9:,.0f} GFLOP/s' for k, v in info.get('matmul_peak_flops', {}).items())}; "
+              f"`share of matmul peak` = tokens/s x model FLOPs per token / that ceiling",
               f"- command: `{cmd}`",
               "- time: file to file (read, tokenize, infer, write), model load excluded (column `load s`)", "",
               text, "", "Commands per row are in results.json (`settings`)."]
         (args.out / "results.md").write_text("\n".join(md) + "\n")
-        plot(rows, args.out / "results.png", f"{len(texts):,} texts, {info['cpu']} ({info['cores']} cores)")
+        plot(rows, args.out / "results.png", f"{records:,} texts, {info['cpu']} ({info['cores']} cores)")
         log.info("wrote %s", args.out)
+
+
+def rerender(folder: Path, model: str | None) -> int:
+    """Recompute the derived columns of a saved results.json and rewrite its reports."""
+    saved = json.loads((folder / "results.json").read_text())
+    info, rows = saved["machine"], saved["rows"]
+    info.setdefault("command", saved.get("command"))
+    if "matmul_peak_flops" not in info:
+        info["matmul_peak_flops"] = {dt: matmul_peak(dt) for dt in ("fp32", "bf16")}
+    derive(rows, saved["tokens"], flops_per_token(model or default_model(), saved["tokens"] / saved["records"]),
+           info["matmul_peak_flops"])
+    args = argparse.Namespace(out=folder, input=saved["input"], model=saved.get("model"))
+    write_reports(args, [], rows, info, saved["records"], saved["tokens"])
     return 0
 
 

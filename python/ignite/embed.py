@@ -187,8 +187,9 @@ def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, 
     from ignite.io.outputs import ids_path
 
     if resumed:
-        raise UsageError("--index cannot continue an interrupted run yet; resume without --index, then build the "
-                         "index from the finished output, or pass --overwrite to start over with --index")
+        # The index is rebuilt from the committed rows (see run._index_committed): drop old shards.
+        for stale in list(args.index.glob("shard-*.faiss")) + list(args.index.glob("merged.faiss")):
+            stale.unlink()
     if cfg.output_kind == "npy":
         row_metadata = [str(ids_path(cfg.output).resolve())]
     elif cfg.output_kind == "dir":

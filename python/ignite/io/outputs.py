@@ -182,6 +182,16 @@ class _Segment:
         self.meta.close()
 
 
+def _read_rows(path: Path, dim: int, dtype: str, rows: int, header: int = HEADER_BYTES,
+               chunk: int = 65536) -> Iterator[np.ndarray]:
+    """The first `rows` rows of an .npy (final or partial, whose header we wrote), in chunks."""
+    if rows <= 0:
+        return
+    data = np.memmap(path, np.dtype(dtype), "r", offset=header, shape=(rows, dim))
+    for lo in range(0, rows, chunk):
+        yield np.asarray(data[lo: lo + chunk], dtype=np.float32)
+
+
 def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dtype: str, string_ids: bool) -> None:
     """Turn a closed segment into its final .npy and metadata parquet; a no-op once done."""
     partial, log = work / f"{name}.partial", work / f"{name}.meta"
@@ -209,6 +219,9 @@ class Sink(Protocol):
         ...
     def finish(self) -> list[Path]: ...
     def close(self) -> None: ...
+    def committed(self, rows: int) -> Iterator[np.ndarray]:
+        """The embeddings of the first `rows` (committed) rows, in order, as float32 chunks."""
+        ...
 
 
 class NpySink:
@@ -235,6 +248,9 @@ class NpySink:
         self.close()
         _seal(self.work, self.output.name, self.output, ids_path(self.output), self.dim, self.dtype, self.string_ids)
         return [self.output, ids_path(self.output)]
+
+    def committed(self, rows: int) -> Iterator[np.ndarray]:
+        yield from _read_rows(self.work / f"{self.output.name}.partial", self.dim, str(np.dtype(self.dtype)), rows)
 
     def close(self) -> None:
         if self._seg:
@@ -266,6 +282,9 @@ class ParquetSink:
 
     def after_commit(self) -> None:
         pass
+
+    def committed(self, rows: int) -> Iterator[np.ndarray]:
+        yield from _read_rows(self.work / f"{self.output.name}.partial", self.dim, str(np.dtype(self.dtype)), rows)
 
     def _tables(self, partial: Path, log: Path) -> Iterator[pa.Table]:
         rows = (partial.stat().st_size - HEADER_BYTES) // (self.dim * self.dtype.itemsize)
@@ -323,6 +342,17 @@ class ShardSink:
 
     def _name(self, shard: int) -> str:
         return f"part-{shard:05d}.npy"
+
+    def committed(self, rows: int) -> Iterator[np.ndarray]:
+        full, rest = divmod(rows, self.shard_rows)
+        for shard in range(full):  # sealed when the sink opened
+            path = self.output / self._name(shard)
+            with open(path, "rb") as f:
+                np.lib.format.read_magic(f)
+                np.lib.format.read_array_header_1_0(f)
+                header = f.tell()
+            yield from _read_rows(path, self.dim, self.dtype, self.shard_rows, header)
+        yield from _read_rows(self.work / f"{self._name(full)}.partial", self.dim, self.dtype, rest)
 
     def _discard(self, shard: int) -> None:
         for suffix in (".partial", ".meta"):

@@ -285,6 +285,8 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, token
     with _writing(work.path):
         sink = open_sink(cfg.output, cfg.output_kind, work.path, runner.dim, cfg.output_dtype, names,
                          cfg.id_field is not None, cfg.shard_rows, start)
+    if index is not None and start.rows:
+        _index_committed(index, sink, start.rows)
     if not start.done:
         _run_stages(cfg, files, runner, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index)
     else:
@@ -300,6 +302,20 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, token
         work.remove()
     stats.seconds = time.perf_counter() - begin
     return stats
+
+
+def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
+    """On resume, the index is rebuilt: the rows committed before are read back from the outputs
+    (far faster than embedding them again); zero rows are records without an embedding."""
+    log.info("indexing the %s rows committed before the interruption", f"{rows:,}")
+    row = 0
+    for chunk in sink.committed(rows):
+        ok = np.flatnonzero(np.any(chunk != 0, axis=1))
+        index.add(ok + row, chunk[ok])
+        row += len(chunk)
+    if row != rows:
+        raise OutputError(f"the work folder holds {row} committed rows, its manifest says {rows}; "
+                          f"pass --overwrite to start over")
 
 
 def _run_stages(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,

@@ -1,0 +1,33 @@
+"""The benchmark harness runs end to end on a few records, so it does not rot."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, shared_file
+
+
+def test_benchmark_json_shape(tmp_path: Path, cache_dir: Path) -> None:
+    pytest.importorskip("matplotlib", reason="benchmark plots need matplotlib (pip install '.[bench]')")
+    src = shared_file("passages.jsonl.zst")
+    out = tmp_path / "res"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "benchmark.py"), "--input", str(src), "--limit", "200",
+         "--systems", "ignite,sentence-transformers,tei", "--ignite-runs", "auto:fp32", "--st-runs", "fp32:64",
+         "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "results.json").read_text())
+    rows = {r["system"]: r for r in data["rows"]}
+    assert set(rows) == {"ignite", "sentence-transformers", "tei"}
+    for name in ("ignite", "sentence-transformers"):
+        row = rows[name]
+        for key in ("system", "backend", "texts_per_s", "tokens_per_s", "peak_rss_mb", "min_cosine", "settings"):
+            assert key in row, (name, key)
+        assert row["texts_per_s"] > 0 and row["min_cosine"] > 0.9999
+    assert rows["tei"]["available"] is False and rows["tei"]["reason"]
+    assert (out / "results.md").read_text().count("| ignite |") == 1
+    assert (out / "results.png").stat().st_size > 1000
