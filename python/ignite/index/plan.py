@@ -24,11 +24,15 @@ class IndexPlan:
         return self.train_size > 0
 
 
+TRAIN_SHARE = 0.05  # the training sample is embedded once more: keep it a small share of the corpus
+
+
 def _nlist(n: int) -> int:
-    # 4*sqrt(N) rounded to a power of two; at least 16 lists, and >= 39 training points each.
+    # 4*sqrt(N) rounded to a power of two (FAISS's guideline), at least 16 lists, and no more
+    # than lets 39 training points per list stay within TRAIN_SHARE of the corpus.
     target = max(16, 4 * math.sqrt(max(n, 1)))
     nlist = 2 ** round(math.log2(target))
-    while nlist > 16 and nlist * 39 > n:
+    while nlist > 16 and nlist * 39 > n * TRAIN_SHARE:
         nlist //= 2
     return nlist
 
