@@ -138,3 +138,20 @@ def reference_run(base: Path, corpus: list[Path], model: Path, cache_dir: Path) 
         assert proc.wait(timeout=300) == 0, log.read_text()
         timing.write_text(json.dumps(seconds))
     return out, json.loads(timing.read_text())
+
+
+# Shared module-scoped fixtures of the crash-safety tests (imported by their modules).
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "tiny-model")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_corpus(tmp_path_factory.getbasetemp() / "corpus")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, corpus: list[Path], tiny_model: Path,
+              cache_dir: Path) -> tuple[Path, float]:
+    return reference_run(tmp_path_factory.getbasetemp(), corpus, tiny_model, cache_dir)

@@ -16,25 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import cli_command, run_cli
-from resumekit import assert_same_npy_outputs, build_tiny_model, embed_args, make_corpus, manifest, reference_run
-
+from resumekit import assert_same_npy_outputs, embed_args, manifest
+from resumekit import corpus, reference, tiny_model  # noqa: F401 - shared fixtures
 HEADER = 128
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.getbasetemp() / "tiny-model")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return make_corpus(tmp_path_factory.getbasetemp() / "corpus")
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, corpus: list[Path], tiny_model: Path,
-              cache_dir: Path) -> tuple[Path, float]:
-    return reference_run(tmp_path_factory.getbasetemp(), corpus, tiny_model, cache_dir)
 
 
 @pytest.fixture

@@ -18,28 +18,12 @@ import zstandard
 from conftest import run_cli
 from ignite.io import readers
 from ignite.io.inputs import expand_inputs
-from resumekit import (FAST, assert_same_npy_outputs, build_tiny_model, embed_args, make_corpus, manifest,
-                       reference_run, start_cli, wait_for_pipeline)
+from resumekit import FAST, assert_same_npy_outputs, build_tiny_model, embed_args, manifest, start_cli, wait_for_pipeline
+from resumekit import corpus, reference, tiny_model  # noqa: F401 - shared fixtures
 
 KILLS = 20
 SEED = 20_240_611
 HEADER = 128  # bytes of the .npy header reserved in a partial file
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.getbasetemp() / "tiny-model")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return make_corpus(tmp_path_factory.getbasetemp() / "corpus")
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, corpus: list[Path], tiny_model: Path,
-              cache_dir: Path) -> tuple[Path, float]:
-    return reference_run(tmp_path_factory.getbasetemp(), corpus, tiny_model, cache_dir)
 
 
 def _check_committed_state(out: Path, total: int) -> dict | None:

@@ -12,24 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from resumekit import (assert_same_npy_outputs, build_tiny_model, embed_args, make_corpus, manifest, reference_run,
-                       sentence, start_cli, wait_for_pipeline)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.getbasetemp() / "tiny-model")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return make_corpus(tmp_path_factory.getbasetemp() / "corpus")
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, corpus: list[Path], tiny_model: Path,
-              cache_dir: Path) -> tuple[Path, float]:
-    return reference_run(tmp_path_factory.getbasetemp(), corpus, tiny_model, cache_dir)
+from resumekit import assert_same_npy_outputs, embed_args, manifest, sentence, start_cli, wait_for_pipeline
+from resumekit import corpus, reference, tiny_model  # noqa: F401 - shared fixtures
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

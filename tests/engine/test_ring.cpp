@@ -13,19 +13,14 @@
 
 #include "concurrency/ring.h"
 
+#include "check.h"
+
 using namespace std::chrono_literals;
 using ignite::BlockingRing;
 using ignite::Ring;
 using ignite::RingStatus;
 
-static int failures = 0;
-#define CHECK(cond)                                                      \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                        \
-    }                                                                    \
-  } while (0)
+using ignite_test::failures;
 
 struct Counted {
   static std::atomic<int> alive;

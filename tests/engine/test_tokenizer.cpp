@@ -11,17 +11,12 @@
 #include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
 
+#include "check.h"
+
 using ignite::InvalidArgument;
 using ignite::Tokenizer;
 
-static int failures = 0;
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                                   \
-    }                                                                               \
-  } while (0)
+using ignite_test::failures;
 
 template <typename F>
 static bool throws_invalid(F&& f) {

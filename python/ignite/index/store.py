@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ignite.errors import UsageError
+from ignite.io.manifest import atomic_write
 
 INFO = "index.json"
 
@@ -25,24 +25,10 @@ def fingerprint(index: Any) -> str:
     return hashlib.sha256(faiss.serialize_index(empty).tobytes()).hexdigest()[:32]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_index(index: Any, path: Path) -> None:
     import faiss
 
-    write_atomic(path, faiss.serialize_index(index).tobytes())
+    atomic_write(path, faiss.serialize_index(index).tobytes())
 
 
 def read_info(folder: Path) -> dict[str, Any]:
@@ -53,7 +39,7 @@ def read_info(folder: Path) -> dict[str, Any]:
 
 
 def write_info(folder: Path, info: dict[str, Any]) -> None:
-    write_atomic(folder / INFO, json.dumps(info, indent=2).encode())
+    atomic_write(folder / INFO, json.dumps(info, indent=2).encode())
 
 
 def load_shard(folder: Path, entry: dict[str, Any], expect: str) -> Any:

@@ -224,10 +224,12 @@ class Sink(Protocol):
         ...
 
 
-class NpySink:
+class _OneSegmentSink:
+    """An output built from one segment (all rows in one .partial and one metadata log)."""
+
     def __init__(self, output: Path, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
                  start: Committed | None) -> None:
-        self.output, self.work, self.dim, self.dtype = output, work, dim, dtype
+        self.output, self.work, self.dim, self.dtype = output, work, dim, np.dtype(dtype)
         self.files, self.string_ids = files, string_ids
         self.rows = start.rows if start else 0
         self._seg = None if start and start.done else \
@@ -244,47 +246,32 @@ class NpySink:
     def after_commit(self) -> None:
         pass
 
-    def finish(self) -> list[Path]:
-        self.close()
-        _seal(self.work, self.output.name, self.output, ids_path(self.output), self.dim, self.dtype, self.string_ids)
-        return [self.output, ids_path(self.output)]
-
     def committed(self, rows: int) -> Iterator[np.ndarray]:
-        yield from _read_rows(self.work / f"{self.output.name}.partial", self.dim, str(np.dtype(self.dtype)), rows)
+        yield from _read_rows(self.work / f"{self.output.name}.partial", self.dim, str(self.dtype), rows)
 
     def close(self) -> None:
         if self._seg:
             self._seg.close()
 
 
-class ParquetSink:
+class NpySink(_OneSegmentSink):
+    def finish(self) -> list[Path]:
+        self.close()
+        _seal(self.work, self.output.name, self.output, ids_path(self.output), self.dim, str(self.dtype),
+              self.string_ids)
+        return [self.output, ids_path(self.output)]
+
+
+class ParquetSink(_OneSegmentSink):
     def __init__(self, output: Path, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
                  start: Committed | None) -> None:
-        self.output, self.work, self.dim, self.dtype = output, work, dim, np.dtype(dtype)
-        self.files, self.string_ids = files, string_ids
+        super().__init__(output, work, dim, dtype, files, string_ids, start)
         value_type = pa.float16() if self.dtype == np.float16 else pa.float32()
         self._schema = pa.schema([
             ("id", pa.string() if string_ids else pa.int64()),
             ("embedding", pa.list_(value_type, dim)),
             ("status", pa.dictionary(pa.int32(), pa.string())),
         ])
-        self.rows = start.rows if start else 0
-        self._seg = None if start and start.done else \
-            _Segment(work, output.name, dim, dtype, self.rows, start.meta_bytes if start else None)
-
-    def write(self, window: Window) -> None:
-        assert self._seg is not None
-        self._seg.append(window.embeddings, meta_table(window, self.files, self.string_ids))
-        self.rows += len(window)
-
-    def sync(self) -> int:
-        return self._seg.sync() if self._seg else 0
-
-    def after_commit(self) -> None:
-        pass
-
-    def committed(self, rows: int) -> Iterator[np.ndarray]:
-        yield from _read_rows(self.work / f"{self.output.name}.partial", self.dim, str(np.dtype(self.dtype)), rows)
 
     def _tables(self, partial: Path, log: Path) -> Iterator[pa.Table]:
         rows = (partial.stat().st_size - HEADER_BYTES) // (self.dim * self.dtype.itemsize)
@@ -313,10 +300,6 @@ class ParquetSink:
             raise OutputError(f"cannot finish {self.output}: its data is missing from the work folder "
                               f"{self.work}; pass --overwrite to start over")
         return [self.output]
-
-    def close(self) -> None:
-        if self._seg:
-            self._seg.close()
 
 
 class ShardSink:

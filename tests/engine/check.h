@@ -1,0 +1,17 @@
+// CHECK for the dependency-free C++ tests: records a failure with file:line and goes on, so one
+// run reports every broken expectation; main returns non-zero when any failed.
+#pragma once
+
+#include <cstdio>
+
+namespace ignite_test {
+inline int failures = 0;
+}
+
+#define CHECK(cond)                                                                      \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);     \
+      ++ignite_test::failures;                                                           \
+    }                                                                                    \
+  } while (0)
