@@ -147,7 +147,7 @@ class _PoisonRunner:
         return np.stack([lengths, sums % 97, np.ones_like(lengths), sums % 13], axis=1)
 
 
-def _run_in_process(tmp_path: Path, tiny_model: Path, runner: _PoisonRunner, texts: list[str]):  # type: ignore[no-untyped-def]
+def _run_in_process(tmp_path: Path, tiny_model: Path, runner: _PoisonRunner | list[_PoisonRunner], texts: list[str]):  # type: ignore[no-untyped-def]
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
@@ -194,3 +194,25 @@ def test_a_broken_backend_stops_the_run(tmp_path: Path, tiny_model: Path) -> Non
     with pytest.raises(IgniteError, match="failed on every record of 3 batches in a row: kernel failed$"):
         _run_in_process(tmp_path, tiny_model, _PoisonRunner(None, fail_first_calls=10**9),
                         [f"record {i}" for i in range(100)])
+
+
+def test_a_failed_device_hands_its_batches_to_the_others(tmp_path: Path, tiny_model: Path) -> None:
+    """Two workers (as with two GPUs): one breaks for good; the other embeds every batch, so the
+    output is complete and nothing is marked failed."""
+    texts = [f"record {i} about rivers and stones" for i in range(400)]
+    broken, healthy = _PoisonRunner(None, fail_first_calls=10**9), _PoisonRunner(None)
+    stats, out = _run_in_process(tmp_path, tiny_model, [broken, healthy], texts)  # type: ignore[arg-type]
+    assert stats.failed == 0 and stats.records == 400
+    assert (np.load(out)[:, 2] == 1).all()
+    assert broken.calls >= 3 and healthy.calls > 0
+
+
+def test_a_bad_record_fails_alone_with_two_devices(tmp_path: Path, tiny_model: Path) -> None:
+    from tokenizers import Tokenizer
+
+    poison = Tokenizer.from_file(str(tiny_model / "tokenizer.json")).token_to_id("volcano")
+    texts = [f"record {i} about rivers" if i % 17 else f"record {i} about a volcano" for i in range(200)]
+    stats, out = _run_in_process(tmp_path, tiny_model, [_PoisonRunner(poison), _PoisonRunner(poison)], texts)  # type: ignore[arg-type]
+    bad = [i for i, t in enumerate(texts) if "volcano" in t]
+    assert [m["row"] for m in _meta(out) if m["status"] == "backend_error"] == bad
+    assert (np.load(out)[[i for i in range(200) if i not in bad]][:, 2] == 1).all()

@@ -12,7 +12,7 @@ from pathlib import Path
 from ignite.backends import open_backend
 from ignite.config import EmbedConfig, ModelOptions, default_cache_dir
 from ignite.errors import UsageError
-from ignite.hardware import cuda_available, usable_cores
+from ignite.hardware import cuda_available, select_gpus, usable_cores
 from ignite.io.inputs import expand_inputs
 from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import output_files, output_kind
@@ -148,14 +148,18 @@ def embed_from_args(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot resume {cfg.output}: {why}; rerun with the inputs and options of the "
                              f"interrupted run, or pass --overwrite to start over")
     _check_field(files, cfg.field)
-    runner = open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads)
+    # One runner (and worker thread) per GPU; on a machine without one, one on the CPU.
+    devices = select_gpus(args.gpus) or [None]
+    runners = [open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, device=device,
+                            batch_tokens=cfg.batch_tokens) for device in devices]
+    runner = runners[0]
     # The model takes the cores; the tokenizer runs between batches on one thread of its own, so
     # they do not fight over a small machine (it tokenizes ~200K records/s per core).
     tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix,
                                 threads=args.tokenizer_threads)
     log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; tokenizer %s; %d input file(s)",
              spec.name, cfg.model.pooling, ", normalized" if cfg.model.normalize else "", cfg.model.max_length,
-             runner.dim, runner.name, runner.device, runner.dtype, tokenizer.path, len(files))
+             runner.dim, runner.name, ",".join(r.device for r in runners), runner.dtype, tokenizer.path, len(files))
     if start is None:
         start = work.create(run)  # first, so that a crash from here on leaves a run to resume
         _remove_outputs(cfg)
@@ -167,7 +171,7 @@ def embed_from_args(args: argparse.Namespace) -> int:
     index = None
     if args.index is not None:
         index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)
-    stats = run_pipeline(cfg, files, runner, tokenizer, work, start, stop, pad_multiple=pad_multiple, index=index)
+    stats = run_pipeline(cfg, files, runners, tokenizer, work, start, stop, pad_multiple=pad_multiple, index=index)
     if stats.interrupted is not None:
         name = signal.Signals(stats.interrupted).name
         print(f"ignite: interrupted by {name}: {stats.records:,} rows of {cfg.output} committed; "

@@ -5,6 +5,7 @@ reading, lets the windows in flight commit, and returns."""
 from __future__ import annotations
 
 import collections
+import functools
 import errno
 import logging
 import os
@@ -126,10 +127,23 @@ def _short(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
+class _DeviceBroken(Exception):
+    """A worker's backend failed on every record of several batches in a row."""
+
+
+class _HandedOff(Exception):
+    """The batch failed here and went to another device."""
+
+
 class _Stages:
-    def __init__(self, cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
+    def __init__(self, cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
                  pad_multiple: int, start: Committed, stop: threading.Event) -> None:
-        self.cfg, self.files, self.runner, self.tokenizer = cfg, files, runner, tokenizer
+        self.cfg, self.files, self.runners, self.tokenizer = cfg, files, runners, tokenizer
+        self.dim = runners[0].dim
+        # Workers alive, and batches a failed device left behind; both under self._lock.
+        self._alive = set(range(len(runners)))
+        self._ended = 0
+        self._orphans: list[Batch] = []
         self.pad_multiple = pad_multiple
         self.start, self.stop = start, stop
         self.cancel = threading.Event()
@@ -137,7 +151,6 @@ class _Stages:
         self.to_embed: Channel[Batch] = Channel("batcher->worker", 8, self.cancel)
         self.to_write: Channel[Window | Batch] = Channel("->writer", 64, self.cancel)
         self.error: BaseException | None = None
-        self._failed_streak = 0
         self._lock = threading.Lock()
 
     def fail(self, exc: BaseException) -> None:
@@ -199,7 +212,7 @@ class _Stages:
             lengths = offsets[ok + 1] - offsets[ok]
             plans = [ok[idx] for idx in plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple)]
             window.n_batches = len(plans)
-            window.embeddings = np.zeros((len(window), self.runner.dim), dtype=np.float32)
+            window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
             self.to_write.put(window)
             for rows in plans:
                 ids, mask = fill_batch(window.token_ids, offsets, rows, self.pad_multiple, self.tokenizer.pad_id)
@@ -207,50 +220,101 @@ class _Stages:
         if self.stop.is_set():
             self.to_tokenize.close()  # the reader may be waiting to put a window nobody will take
 
-    def embed(self) -> None:
-        while (batch := self.to_embed.get()) is not None:
-            batch.embeddings = self._run(batch)
+    def embed(self, worker: int) -> None:
+        """One worker per device, all pulling from the same channel: a slow device simply takes
+        fewer batches. A batch a device fails on goes to a device that has not tried it yet; a
+        device that fails every batch in a row leaves the run to the others."""
+        runner, streak = self.runners[worker], [0]
+        while (batch := self._next_batch(worker)) is not None:
+            try:
+                batch.embeddings = self._run(batch, worker, runner, streak)
+            except _HandedOff:
+                continue
+            except _DeviceBroken as exc:
+                with self._lock:
+                    if len(self._alive) > 1:
+                        self._alive.discard(worker)
+                        log.error("%s on %s failed: %s; the other devices take its work", runner.name,
+                                  runner.device, exc)
+                        return
+                raise IgniteError(str(exc)) from exc.__cause__
             self.to_write.put(batch)
 
-    def _run(self, batch: Batch) -> np.ndarray:
+    def _next_batch(self, worker: int) -> Batch | None:
+        while True:
+            with self._lock:
+                if self._orphans:
+                    return self._orphans.pop()
+            batch = self.to_embed.get()
+            if batch is not None:
+                return batch
+            with self._lock:  # channel drained: leave, unless a device just handed work over
+                if not self._orphans:
+                    self._alive.discard(worker)
+                    return None
+
+    def _hand_off(self, batch: Batch, worker: int) -> bool:
+        """Give `batch` to the devices that have not tried it; False if there are none."""
+        batch.tried.add(worker)
+        with self._lock:
+            if not self._alive - batch.tried:
+                return False
+            self._orphans.append(batch)
+            return True
+
+    def worker_done(self) -> None:
+        """Called as each worker ends; the last one closes the writer's channel."""
+        with self._lock:
+            self._ended += 1
+            last = self._ended == len(self.runners)
+        if last:
+            self.to_write.close()
+
+    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list[int]) -> np.ndarray:
         """A batch's embeddings. A batch the backend fails on is retried once, then split in
         halves, so one bad record cannot fail its neighbours; a record that fails on its own gets
         zeros and status backend_error (set here: the writer reads statuses only once every
         batch of the window has come back through the channel)."""
         try:
-            return self.runner.run(batch.input_ids, batch.attention_mask)
+            return runner.run(batch.input_ids, batch.attention_mask)
         except Exception as exc:  # noqa: BLE001 - any backend failure
             log.warning("backend failed on a batch of %d records (%s); retrying it", len(batch.rows), _short(exc))
             first = exc
-        out = np.zeros((len(batch.rows), self.runner.dim), np.float32)
+        out = np.zeros((len(batch.rows), runner.dim), np.float32)
         failed: list[int] = []
         try:
-            out[:] = self.runner.run(batch.input_ids, batch.attention_mask)
+            out[:] = runner.run(batch.input_ids, batch.attention_mask)
         except Exception:  # noqa: BLE001
-            self._split(batch, np.arange(len(batch.rows)), out, failed)
+            if self._hand_off(batch, worker):
+                streak[0] += 1
+                if streak[0] >= BROKEN_BACKEND_STREAK:
+                    raise _DeviceBroken(f"the {runner.name} backend failed on {streak[0]} batches in a row: "
+                                        f"{_short(first)}") from first
+                raise _HandedOff from None
+            self._split(batch, runner, np.arange(len(batch.rows)), out, failed)
         if len(failed) == len(batch.rows):
-            self._failed_streak += 1
-            if self._failed_streak >= BROKEN_BACKEND_STREAK:
-                raise IgniteError(f"the {self.runner.name} backend failed on every record of "
-                                  f"{self._failed_streak} batches in a row: {_short(first)}") from first
+            streak[0] += 1
+            if streak[0] >= BROKEN_BACKEND_STREAK:
+                raise _DeviceBroken(f"the {runner.name} backend failed on every record of "
+                                    f"{streak[0]} batches in a row: {_short(first)}") from first
         else:
-            self._failed_streak = 0
+            streak[0] = 0
         if failed:
             log.warning("backend failed on %d record(s) on their own: status %s", len(failed), BACKEND_ERROR)
         for i in failed:
             batch.window.status[int(batch.rows[i])] = BACKEND_ERROR
         return out
 
-    def _split(self, batch: Batch, idx: np.ndarray, out: np.ndarray, failed: list[int]) -> None:
+    def _split(self, batch: Batch, runner: Runner, idx: np.ndarray, out: np.ndarray, failed: list[int]) -> None:
         """Embed the halves of the failed rows `idx` of a batch, each half split again if it fails."""
         if len(idx) == 1:
             failed.append(int(idx[0]))
             return
         for part in (idx[: len(idx) // 2], idx[len(idx) // 2:]):
             try:
-                out[part] = self.runner.run(batch.input_ids[part], batch.attention_mask[part])
+                out[part] = runner.run(batch.input_ids[part], batch.attention_mask[part])
             except Exception:  # noqa: BLE001
-                self._split(batch, part, out, failed)
+                self._split(batch, runner, part, out, failed)
 
 
 def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
@@ -269,11 +333,13 @@ def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
     return f
 
 
-def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
+def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner], tokenizer: WindowTokenizer,
                  work: WorkDir, start: Committed, stop: StopSignals | None = None,
                  pad_multiple: int = 1, index: IndexBuilder | None = None) -> RunStats:
     """Embed the inputs from the commit `start` on (a fresh Committed for a new run) and finish
-    the outputs; with a stop request, return early with stats.interrupted set."""
+    the outputs; with a stop request, return early with stats.interrupted set. `runner` may be a
+    list: one worker per runner (device)."""
+    runners = runner if isinstance(runner, list) else [runner]
     stop = stop or StopSignals()
     names = [str(f.path) for f in files]
     stats = RunStats(records=start.rows, resumed_rows=start.rows, statuses=collections.Counter(start.statuses))
@@ -283,12 +349,12 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner, token
                             f"{cfg.max_errors}; raise --max-errors to go on")
     begin = time.perf_counter()
     with _writing(work.path):
-        sink = open_sink(cfg.output, cfg.output_kind, work.path, runner.dim, cfg.output_dtype, names,
+        sink = open_sink(cfg.output, cfg.output_kind, work.path, runners[0].dim, cfg.output_dtype, names,
                          cfg.id_field is not None, cfg.shard_rows, start)
     if index is not None and start.rows:
         _index_committed(index, sink, start.rows)
     if not start.done:
-        _run_stages(cfg, files, runner, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index)
+        _run_stages(cfg, files, runners, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index)
     else:
         sink.close()
     stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
@@ -318,17 +384,17 @@ def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
                           f"pass --overwrite to start over")
 
 
-def _run_stages(cfg: EmbedConfig, files: list[InputFile], runner: Runner, tokenizer: WindowTokenizer,
+def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
                 work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int, sink: Sink,
                 stats: RunStats, names: list[str], index: IndexBuilder | None) -> None:
     """The reader, tokenizer and worker threads, and the writer loop here. `start` is advanced
     in place to every new commit."""
-    stages = _Stages(cfg, files, runner, tokenizer, pad_multiple, start, stop.event)
+    stages = _Stages(cfg, files, runners, tokenizer, pad_multiple, start, stop.event)
     threads = [
         stages.thread("reader", stages.read, stages.to_tokenize.close),
         stages.thread("tokenizer", stages.tokenize, stages.to_embed.close),
-        stages.thread("worker", stages.embed, stages.to_write.close),
-    ]
+    ] + [stages.thread(f"worker-{i}", functools.partial(stages.embed, i), stages.worker_done)
+         for i in range(len(runners))]
     errors_file = None
     progress = Progress(total_bytes=sum(f.size for f in files), enabled=not cfg.quiet)
     try:

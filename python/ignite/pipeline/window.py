@@ -46,3 +46,4 @@ class Batch:
     attention_mask: np.ndarray  # int32 [rows, seq]
     real_tokens: int
     embeddings: np.ndarray | None = None
+    tried: set[int] = field(default_factory=set)  # workers (devices) this batch failed on
