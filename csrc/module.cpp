@@ -9,6 +9,9 @@ namespace py = pybind11;
 namespace ignite {
 void bind_ring(py::module_& m);
 void bind_tokenizer(py::module_& m);
+#ifdef IGNITE_WITH_TENSORRT
+void bind_trt(py::module_& m);
+#endif
 }
 
 #ifndef IGNITE_VERSION
@@ -33,6 +36,9 @@ PYBIND11_MODULE(_engine, m) {
 
   ignite::bind_ring(m);
   ignite::bind_tokenizer(m);
+#ifdef IGNITE_WITH_TENSORRT
+  ignite::bind_trt(m);
+#endif
 
   m.def(
       "build_info",

@@ -58,3 +58,38 @@ class WordPieceTokenizer:
     def words(self, text: str) -> list[str]: ...
     def checkable_code_points(self) -> np.ndarray: ...
     def trust(self, code_points: list[int]) -> None: ...
+
+
+# Present only when the module was built with TensorRT and CUDA (build_info()["tensorrt"]).
+
+class CudaError(EngineError):
+    """A CUDA runtime call failed; the message names the call, file:line and CUDA's text."""
+
+class TensorRTError(EngineError):
+    """A TensorRT call failed; the message carries TensorRT's own errors."""
+
+def tensorrt_version() -> int:
+    """Version of the TensorRT library loaded (major * 10000 + minor * 100 + patch)."""
+def cuda_device_count() -> int:
+    """CUDA devices this process sees (0 when none); CudaError when the driver cannot be used."""
+
+class TrtSession:
+    """A TensorRT engine for one ONNX graph on one GPU, cached on disk, several batches in flight."""
+
+    dim: int
+    engine_path: str
+    precision: str
+    built: bool
+    slots: int
+    device: int
+    profiles: list[tuple[int, int, int, int]]
+    """Per sequence bucket: (min_seq, max_seq, opt_rows, max_rows)."""
+    def __init__(self, onnx_path: str, cache_dir: str, device: int, precision: str, max_batch_tokens: int,
+                 max_seq: int, buckets: list[int], *, max_rows: int = 1024, slots: int = 2, opt_level: int = 3,
+                 timing_cache: bool = True, workspace_mb: int = 0, strongly_typed: bool = False) -> None: ...
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """[rows, seq] int32 ids and mask -> [rows, dim] float32; thread-safe, GIL released."""
+    def submit(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> int:
+        """Queue a batch on a free slot (waiting for one); returns the slot for wait()."""
+    def wait(self, slot: int) -> np.ndarray:
+        """The [rows, dim] float32 output of the batch on `slot`; frees the slot."""
