@@ -51,7 +51,9 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
 def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
           threads: int, device: str, batch_tokens: int) -> Runner:
     if name == "tensorrt":
-        raise BackendUnavailable("this build has no TensorRT (see `ignite doctor`)")
+        from ignite.backends.tensorrt import open_tensorrt
+
+        return open_tensorrt(spec, options, cache_dir, device, dtype, batch_tokens)
     if name == "torch":
         from ignite.backends.torch import TorchRunner
 
