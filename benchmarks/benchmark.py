@@ -9,13 +9,18 @@ engine/export warm-up are excluded and reported separately.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import logging
 import re
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -81,7 +86,6 @@ def run_st(model: str, data: Path, work: Path, dtype: str, batch: int, device: s
 
 def run_tei(url: str, texts: list[str], work: Path, batch: int, concurrency: int) -> dict[str, Any]:
     """TEI over HTTP: many concurrent /embed requests of `batch` texts each, kept in input order."""
-    import urllib.request
 
     def post(chunk: list[str]) -> list[list[float]]:
         req = urllib.request.Request(url.rstrip("/") + "/embed", data=json.dumps({"inputs": chunk}).encode(),
@@ -98,6 +102,55 @@ def run_tei(url: str, texts: list[str], work: Path, batch: int, concurrency: int
     return {"system": "tei", "backend": "http", "dtype": "server", "seconds": time.perf_counter() - start,
             "load_s": 0.0, "peak_rss_mb": None, "output": out,
             "settings": {"url": url, "client_batch": batch, "concurrency": concurrency}}
+
+
+def run_fastembed(model: str, data: Path, work: Path, batch: int) -> dict[str, Any]:
+    from ignite.models import resolve_model
+
+    out = work / f"fastembed-{batch}.npy"
+    cmd = [sys.executable, str(Path(__file__).with_name("fastembed_child.py")), "--model", str(resolve_model(model)),
+           "--input", str(data), "--output", str(out), "--work", str(work), "--batch-size", str(batch)]
+    _, rss, stdout, _ = run_child(cmd)
+    res = json.loads(stdout.strip().splitlines()[-1])
+    return {"system": "fastembed", "backend": "onnxruntime-cpu", "dtype": "fp32", "seconds": res["run_s"],
+            "load_s": round(res["load_s"], 2), "peak_rss_mb": round(rss, 1), "output": out,
+            "settings": {"command": " ".join(cmd), "batch_size": batch, "dtype": "fp32",
+                         "model": "token-embedding ONNX exported from the same weights, loaded with "
+                                  "specific_model_path (fastembed's offline route)"}}
+
+
+@contextlib.contextmanager
+def tei_server(router: str, model: str, work: Path, port: int, max_client_batch: int):
+    """Start `text-embeddings-router` on the model's local folder and yield its URL once /health
+    answers; its start-up (model load, warm-up) is timed and reported as load time."""
+    from ignite.models import resolve_model
+
+    cmd = [router, "--model-id", str(resolve_model(model)), "--port", str(port), "--hostname", "127.0.0.1",
+           "--max-client-batch-size", str(max_client_batch)]
+    log_file = open(work / "tei.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+    url, start = f"http://127.0.0.1:{port}", time.perf_counter()
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{shlex.join(cmd)} exited ({proc.returncode}); see {work / 'tei.log'}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.perf_counter() - start > 600:
+                raise RuntimeError(f"TEI did not become healthy within 600 s: {shlex.join(cmd)}")
+            time.sleep(0.5)
+        yield url, time.perf_counter() - start, cmd
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log_file.close()
 
 
 def flops_per_token(model: str, mean_tokens: float) -> float:
@@ -198,9 +251,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ignite-args", default="", help="extra arguments for every Ignite run")
     p.add_argument("--st-runs", default="fp32:64,bf16:32,bf16:64",
                    help="comma-separated dtype:batch_size runs of sentence-transformers")
-    p.add_argument("--device", default="cpu", help="device for sentence-transformers (cpu, cuda)")
+    p.add_argument("--gpus", default="none",
+                   help="GPUs for every system: Ignite's --gpus (all, none, 0,2); sentence-transformers runs on "
+                        "cuda:FIRST when not none (default none: CPU)")
+    p.add_argument("--fastembed-batches", default="256",
+                   help="comma-separated batch sizes of fastembed runs (default 256, its own default)")
+    p.add_argument("--tei-port", type=int, default=18080, help="port for a TEI server this script starts")
     p.add_argument("--tei-url", default=None, help="a running TEI server (text-embeddings-inference)")
-    p.add_argument("--tei-batch", type=int, default=32)
+    p.add_argument("--tei-batch", type=int, default=32, help="client batch (TEI's --max-client-batch-size)")
     p.add_argument("--tei-concurrency", type=int, default=32)
     p.add_argument("--max-length", type=int, default=256, help="token truncation used to count tokens")
     p.add_argument("--out", type=Path, default=None, help="write results.json, results.md and results.png here")
@@ -213,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--input is required")
 
     model = args.model or default_model()
+    first_gpu = "0" if args.gpus == "all" else args.gpus.split(",")[0]
+    device = "cpu" if args.gpus == "none" else f"cuda:{first_gpu}"
+    ignite_extra = ["--gpus", args.gpus, *args.ignite_args.split()]
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="ignite-bench-"))
     cache = work / "cache"
@@ -227,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             for spec in args.st_runs.split(","):
                 dtype, batch = spec.split(":")
                 log.info("sentence-transformers %s batch %s ...", dtype, batch)
-                rows.append(run_st(model, data, work, dtype, int(batch), args.device))
+                rows.append(run_st(model, data, work, dtype, int(batch), device))
             ref_row = next((r for r in rows if r["dtype"] == "fp32"), None)
             if ref_row is not None:
                 reference = np.load(ref_row["output"])
@@ -237,28 +298,32 @@ def main(argv: list[str] | None = None) -> int:
             for spec in args.ignite_runs.split(","):
                 backend, dtype = spec.split(":")
                 log.info("ignite %s %s: warm-up (export, compile) ...", backend, dtype)
-                run_ignite(model, warm, work, backend, dtype, cache, args.ignite_args.split())
+                run_ignite(model, warm, work, backend, dtype, cache, ignite_extra)
                 log.info("ignite %s %s ...", backend, dtype)
-                rows.append(run_ignite(model, data, work, backend, dtype, cache, args.ignite_args.split()))
+                rows.append(run_ignite(model, data, work, backend, dtype, cache, ignite_extra))
         if "tei" in systems:
+            router = shutil.which("text-embeddings-router")
             if args.tei_url:
                 rows.append(run_tei(args.tei_url, texts, work, args.tei_batch, args.tei_concurrency))
+            elif router:
+                log.info("tei: starting %s ...", router)
+                with tei_server(router, model, work, args.tei_port, args.tei_batch) as (url, load, cmd):
+                    row = run_tei(url, texts, work, args.tei_batch, args.tei_concurrency)
+                    row["load_s"], row["settings"]["command"] = round(load, 2), shlex.join(cmd)
+                    rows.append(row)
             else:
-                router = shutil.which("text-embeddings-router")
-                reason = ("pass --tei-url of a running server" if router else
-                          "no --tei-url and no text-embeddings-router on PATH")
-                rows.append(unavailable("tei", reason))
+                rows.append(unavailable("tei", "no --tei-url and no text-embeddings-router on PATH "
+                                               "(TEI is a Rust server, not a pip package)"))
         if "fastembed" in systems:
-            try:
-                import fastembed  # noqa: F401
-
-                rows.append(unavailable("fastembed", "installed, but it downloads its ONNX model from a hub; "
-                                                     "no offline model path is supported here"))
-            except ImportError:
+            if importlib.util.find_spec("fastembed") is None:
                 rows.append(unavailable("fastembed", "not installed (pip install fastembed)"))
+            else:
+                for batch in args.fastembed_batches.split(","):
+                    log.info("fastembed batch %s ...", batch)
+                    rows.append(run_fastembed(model, data, work, int(batch)))
         if reference is None and any(r.get("available", True) for r in rows):
             log.info("sentence-transformers fp32 reference for fidelity ...")
-            reference = np.load(run_st(model, data, work, "fp32", 64, args.device)["output"])
+            reference = np.load(run_st(model, data, work, "fp32", 64, device)["output"])
         for r in rows:
             if r.get("available", True):
                 r["rows"] = len(texts)

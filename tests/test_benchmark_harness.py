@@ -31,3 +31,17 @@ def test_benchmark_json_shape(tmp_path: Path, cache_dir: Path) -> None:
     assert rows["tei"]["available"] is False and rows["tei"]["reason"]
     assert (out / "results.md").read_text().count("| ignite |") == 1
     assert (out / "results.png").stat().st_size > 1000
+
+
+def test_benchmark_fastembed_row(tmp_path: Path) -> None:
+    """fastembed runs offline from a local ONNX export of the same weights; its rows match ST."""
+    pytest.importorskip("fastembed", reason="fastembed not installed (pip install '.[bench]')")
+    pytest.importorskip("matplotlib", reason="benchmark plots need matplotlib (pip install '.[bench]')")
+    out = tmp_path / "res"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "benchmark.py"), "--input", str(shared_file("passages.jsonl.zst")),
+         "--limit", "50", "--systems", "fastembed", "--fastembed-batches", "16", "--out", str(out)],
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    row = json.loads((out / "results.json").read_text())["rows"][0]
+    assert row["system"] == "fastembed" and row["texts_per_s"] > 0 and row["min_cosine"] > 0.9999
