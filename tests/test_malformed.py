@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +218,52 @@ def test_a_bad_record_fails_alone_with_two_devices(tmp_path: Path, tiny_model: P
     bad = [i for i, t in enumerate(texts) if "volcano" in t]
     assert [m["row"] for m in _meta(out) if m["status"] == "backend_error"] == bad
     assert (np.load(out)[[i for i in range(200) if i not in bad]][:, 2] == 1).all()
+
+
+class _SlottedRunner(_PoisonRunner):
+    """A runner with two in-flight slots (as TensorRT has), optionally slow; records how many
+    calls overlapped."""
+
+    slots = 2
+
+    def __init__(self, poison: int | None = None, fail_first_calls: int = 0, delay: float = 0.0) -> None:
+        super().__init__(poison, fail_first_calls)
+        self.delay, self.inside, self.most_inside = delay, 0, 0
+        self._lock = threading.Lock()
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        try:
+            time.sleep(self.delay)
+            with self._lock:
+                return super().run(input_ids, attention_mask)
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+def test_two_slots_per_device_and_a_slow_device_take_fewer_batches(tmp_path: Path, tiny_model: Path) -> None:
+    """Each slot of a runner gets its own worker thread (two batches in flight per device), and
+    dynamic scheduling gives a slow device fewer batches; every record is embedded once, in order."""
+    texts = [f"record {i} about rivers and stones" for i in range(600)]
+    fast, slow = _SlottedRunner(delay=0.002), _SlottedRunner(delay=0.05)
+    stats, out = _run_in_process(tmp_path, tiny_model, [fast, slow], texts)  # type: ignore[arg-type]
+    assert stats.failed == 0 and stats.records == 600
+    emb = np.load(out)
+    assert (emb[:, 2] == 1).all()
+    # Row i holds record i: the deterministic vector of its own tokens.
+    (tmp_path / "solo").mkdir()
+    _, solo_out = _run_in_process(tmp_path / "solo", tiny_model, _PoisonRunner(None), texts)
+    assert np.array_equal(np.load(solo_out), emb)
+    assert fast.most_inside == 2 and slow.most_inside == 2
+    assert fast.calls > 2 * slow.calls > 0
+
+
+def test_a_broken_two_slot_device_leaves_its_work_to_the_other(tmp_path: Path, tiny_model: Path) -> None:
+    texts = [f"record {i} about rivers and stones" for i in range(400)]
+    broken, healthy = _SlottedRunner(fail_first_calls=10**9), _SlottedRunner()
+    stats, out = _run_in_process(tmp_path, tiny_model, [broken, healthy], texts)  # type: ignore[arg-type]
+    assert stats.failed == 0 and stats.records == 400
+    assert (np.load(out)[:, 2] == 1).all()

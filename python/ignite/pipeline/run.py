@@ -140,8 +140,13 @@ class _Stages:
                  pad_multiple: int, start: Committed, stop: threading.Event) -> None:
         self.cfg, self.files, self.runners, self.tokenizer = cfg, files, runners, tokenizer
         self.dim = runners[0].dim
-        # Workers alive, and batches a failed device left behind; both under self._lock.
+        # A runner with several in-flight slots (TensorRT: copy in, compute and copy out of
+        # consecutive batches overlap) gets one worker thread per slot; they share its device index.
+        self.threads_per_device = [max(1, int(getattr(r, "slots", 1))) for r in runners]
+        # Devices alive, their worker threads still pulling, and batches a failed device left
+        # behind; all under self._lock.
         self._alive = set(range(len(runners)))
+        self._pulling = list(self.threads_per_device)
         self._ended = 0
         self._orphans: list[Batch] = []
         self.pad_multiple = pad_multiple
@@ -224,25 +229,40 @@ class _Stages:
         """One worker per device, all pulling from the same channel: a slow device simply takes
         fewer batches. A batch a device fails on goes to a device that has not tried it yet; a
         device that fails every batch in a row leaves the run to the others."""
-        runner, streak = self.runners[worker], [0]
+        runner, streak = self.runners[worker], [0, ""]  # failures in a row, the last one's text
         while (batch := self._next_batch(worker)) is not None:
             try:
                 batch.embeddings = self._run(batch, worker, runner, streak)
             except _HandedOff:
                 continue
-            except _DeviceBroken as exc:
-                with self._lock:
-                    if len(self._alive) > 1:
-                        self._alive.discard(worker)
-                        log.error("%s on %s failed: %s; the other devices take its work", runner.name,
-                                  runner.device, exc)
-                        return
-                raise IgniteError(str(exc)) from exc.__cause__
+            except _DeviceBroken as exc:  # the batch went to the other devices' queue first
+                self._retire(worker, runner, exc)
+                return
+            if streak[0] >= BROKEN_BACKEND_STREAK:
+                # Raises when no other device is left: the batch is then not committed, so a
+                # resume tries its records again. Otherwise it goes on with its failures marked.
+                self._retire(worker, runner, _DeviceBroken(
+                    f"the {runner.name} backend failed on every record of {streak[0]} batches in a row: {streak[1]}"))
+                self.to_write.put(batch)
+                return
             self.to_write.put(batch)
+
+    def _retire(self, worker: int, runner: Runner, exc: _DeviceBroken) -> None:
+        """Take a failing device out of the run; the run fails only if it was the last one."""
+        with self._lock:
+            if worker not in self._alive:  # a sibling thread already retired it
+                return
+            if len(self._alive) > 1:
+                self._alive.discard(worker)
+                log.error("%s on %s failed: %s; the other devices take its work", runner.name, runner.device, exc)
+                return
+        raise IgniteError(str(exc)) from exc.__cause__
 
     def _next_batch(self, worker: int) -> Batch | None:
         while True:
             with self._lock:
+                if worker not in self._alive:  # retired after failing: its siblings stop too
+                    return None
                 if self._orphans:
                     return self._orphans.pop()
             batch = self.to_embed.get()
@@ -250,7 +270,9 @@ class _Stages:
                 return batch
             with self._lock:  # channel drained: leave, unless a device just handed work over
                 if not self._orphans:
-                    self._alive.discard(worker)
+                    self._pulling[worker] -= 1
+                    if not self._pulling[worker]:
+                        self._alive.discard(worker)
                     return None
 
     def _hand_off(self, batch: Batch, worker: int) -> bool:
@@ -266,11 +288,11 @@ class _Stages:
         """Called as each worker ends; the last one closes the writer's channel."""
         with self._lock:
             self._ended += 1
-            last = self._ended == len(self.runners)
+            last = self._ended == sum(self.threads_per_device)
         if last:
             self.to_write.close()
 
-    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list[int]) -> np.ndarray:
+    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list) -> np.ndarray:
         """A batch's embeddings. A batch the backend fails on is retried once, then split in
         halves, so one bad record cannot fail its neighbours; a record that fails on its own gets
         zeros and status backend_error (set here: the writer reads statuses only once every
@@ -293,10 +315,7 @@ class _Stages:
                 raise _HandedOff from None
             self._split(batch, runner, np.arange(len(batch.rows)), out, failed)
         if len(failed) == len(batch.rows):
-            streak[0] += 1
-            if streak[0] >= BROKEN_BACKEND_STREAK:
-                raise _DeviceBroken(f"the {runner.name} backend failed on every record of "
-                                    f"{streak[0]} batches in a row: {_short(first)}") from first
+            streak[0], streak[1] = streak[0] + 1, _short(first)  # embed() may retire the device
         else:
             streak[0] = 0
         if failed:
@@ -393,8 +412,8 @@ def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner],
     threads = [
         stages.thread("reader", stages.read, stages.to_tokenize.close),
         stages.thread("tokenizer", stages.tokenize, stages.to_embed.close),
-    ] + [stages.thread(f"worker-{i}", functools.partial(stages.embed, i), stages.worker_done)
-         for i in range(len(runners))]
+    ] + [stages.thread(f"worker-{i}.{slot}", functools.partial(stages.embed, i), stages.worker_done)
+         for i, n in enumerate(stages.threads_per_device) for slot in range(n)]
     errors_file = None
     progress = Progress(total_bytes=sum(f.size for f in files), enabled=not cfg.quiet)
     try:
