@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from conftest import read_jsonl_zst, run_cli, shared_file
+from conftest import run_cli, shared_file
 from tiny_model import make_tiny_model
 
 faiss = pytest.importorskip("faiss")
@@ -121,7 +120,14 @@ def test_index_survives_kill_and_resume(tmp_path: Path, cache_dir: Path) -> None
     import time
 
     from ignite.index import store
-    from resumekit import build_tiny_model, embed_args, make_corpus, manifest, start_cli, wait_for_pipeline
+    from resumekit import (
+        build_tiny_model,
+        embed_args,
+        make_corpus,
+        manifest,
+        start_cli,
+        wait_for_pipeline,
+    )
 
     model = build_tiny_model(tmp_path / "tiny")
     corpus = make_corpus(tmp_path / "corpus", n=12_000)
@@ -148,3 +154,31 @@ def test_index_survives_kill_and_resume(tmp_path: Path, cache_dir: Path) -> None
     got, want = store.search(idx, queries, 10), store.search(ref_idx, queries, 10)
     np.testing.assert_allclose(got[0], want[0], atol=1e-4)
     assert (got[1] == want[1]).mean() > 0.98  # near-ties may swap between two runs' float rounding
+
+
+def test_on_disk_merge_equals_shards_and_moves_with_its_folder(ivf_index: tuple[Path, Path], tmp_path: Path) -> None:
+    out, index = ivf_index
+    copy = tmp_path / "idx"
+    shutil.copytree(index, copy)
+    for name in ("merged.faiss", "merged.ivfdata"):
+        (copy / name).unlink(missing_ok=True)
+    info = json.loads((copy / "index.json").read_text())
+    info.pop("merged", None)
+    (copy / "index.json").write_text(json.dumps(info))
+    emb = np.load(out)
+    queries = emb[np.random.default_rng(5).choice(len(emb), 50, replace=False)]
+    from ignite.index import store
+
+    before = store.search(copy, queries, 10)
+    result = run_cli("index", "merge", copy, "--on-disk")
+    assert result.returncode == 0, result.stderr
+    assert "on disk" in result.stderr and (copy / "merged.ivfdata").stat().st_size > 0
+    moved = tmp_path / "moved"
+    copy.rename(moved)  # the lists are found beside the index file, wherever it now is
+    after = store.search(moved, queries, 10)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0], rtol=1e-6)
+    searched = run_cli("search", "--index", moved, "rivers and stones", "-k", "3")
+    assert searched.returncode == 0, searched.stderr
+    assert [line.split("\t")[1] for line in searched.stdout.splitlines()[1:]] == ["1", "2", "3"]
+    assert "ondisk" not in searched.stdout and "resizing" not in searched.stdout

@@ -28,6 +28,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     verbs = idx.add_subparsers(dest="index_command", metavar="VERB", required=True, parser_class=sub._parser_class)
     merge = verbs.add_parser("merge", help="merge the shards into merged.faiss (checks fingerprints and counts)")
     merge.add_argument("folder", type=Path)
+    where = merge.add_mutually_exclusive_group()
+    where.add_argument("--on-disk", dest="on_disk", action="store_true", default=None,
+                       help="IVF only: inverted lists in merged.ivfdata, memory-mapped when searched (default: on "
+                            "disk when the shards take more than half the available memory)")
+    where.add_argument("--in-ram", dest="on_disk", action="store_false", help="merge in RAM")
     merge.set_defaults(func=_cmd_merge)
     info = verbs.add_parser("info", help="type, count, shards and recall of an index")
     info.add_argument("folder", type=Path)
@@ -48,8 +53,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    path = store.merge(args.folder)
-    print(f"ignite: merged {store.read_info(args.folder)['count']:,} vectors into {path}", file=sys.stderr)
+    path = store.merge(args.folder, args.on_disk)
+    info = store.read_info(args.folder)
+    where = f"{path} + {store.IVFDATA} (on disk)" if info["merged"]["on_disk"] else str(path)
+    print(f"ignite: merged {info['count']:,} vectors into {where}", file=sys.stderr)
     return 0
 
 
@@ -62,7 +69,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     rows = [
         ("type", info["factory"]), ("metric", info["metric"]), ("dim", info["dim"]), ("vectors", f"{info['count']:,}"),
         ("shards", f"{len(info['shards'])} ({', '.join(s['file'] for s in info['shards'])})"),
-        ("merged", info["merged"]["file"] if info.get("merged") else "no"),
+        ("merged", (info["merged"]["file"] + (" (lists on disk)" if info["merged"].get("on_disk") else ""))
+         if info.get("merged") else "no"),
         ("complete", "yes" if info.get("complete") else "no (run interrupted)"),
         ("nprobe", info.get("nprobe", 0)),
         ("recall@10", f"{recall['recall_at_10']:.4f} on {recall['queries']} held-out queries"
