@@ -192,6 +192,10 @@ def min_cosine(path: Path, reference: np.ndarray) -> float:
     return float((a * b).sum(axis=1).min())
 
 
+def _ratio(value: float) -> str:
+    return "" if value != value else f"{value:.2f}x"  # NaN: no sentence-transformers row to compare with
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| system | backend | dtype | texts/s | tokens/s | share of matmul peak | padding eff. | peak RSS MB | "
             "min cosine | vs ST fp32 | vs ST best | load s |")
@@ -207,7 +211,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         dtype = f"{r['dtype']} (batch {batch})" if batch else r["dtype"]
         lines.append(f"| {r['system']} | {r['backend']} | {dtype} | {r['texts_per_s']:,.1f} | "
                      f"{r['tokens_per_s']:,.0f} | {share} | {pe} | {rss} | {r['min_cosine']:.5f} | "
-                     f"{r['ratio_vs_st_fp32']:.2f}x | {r['ratio_vs_st_best']:.2f}x | {r['load_s']} |")
+                     f"{_ratio(r['ratio_vs_st_fp32'])} | {_ratio(r['ratio_vs_st_best'])} | {r['load_s']} |")
     return "\n".join(lines)
 
 
