@@ -21,25 +21,27 @@ std::string os_error(int err) { return "[Errno " + std::to_string(err) + "] " + 
 }  // namespace
 
 // Decodes the bytes of one frame at a time, like one Python decompressobj: decode() takes
-// input until the frame ends (frame_end) or the input is used up, appending all it can output.
-// On error it throws DecodeError with the Python message; the caller drops that call's output,
-// as Python raises without returning it.
+// input until the frame ends or the input is used up, writing all it can output into `out`
+// from `used` on (growing it; `out` is a buffer, its size is not the data's). On error it throws
+// DecodeError with the Python message; the caller drops that call's output, as Python raises
+// without returning it.
 class ByteSource::Decoder {
  public:
   struct DecodeError {
     std::string message;
   };
   virtual ~Decoder() = default;
-  // Returns true when the frame ended; `in` keeps the bytes after it.
-  virtual bool decode(std::string_view& in, std::string& out) = 0;
+  // Returns true when the frame ended; `in` keeps the bytes after it, `used` grows.
+  virtual bool decode(std::string_view& in, std::string& out, std::size_t& used) = 0;
   virtual void reset() = 0;
   virtual const char* name() const = 0;
 
  protected:
-  // Room for at least `want` more bytes at the end of `out`; returns where they start.
-  static char* grow(std::string& out, std::size_t used, std::size_t want) {
+  // Room for at least `want` bytes after `used` in `out`, kept between chunks so it is
+  // allocated (and zero-filled) once; returns the room there is.
+  static std::size_t grow(std::string& out, std::size_t used, std::size_t want) {
     if (out.size() < used + want) out.resize(std::max(used + want, out.size() * 2));
-    return &out[used];
+    return out.size() - used;
   }
 };
 
@@ -50,18 +52,15 @@ class ZstdDecoder : public ByteSource::Decoder {
   ZstdDecoder() : dctx_(ZSTD_createDCtx()) {
     if (!dctx_) throw Error("zstd: out of memory");
   }
-  bool decode(std::string_view& in, std::string& out) override {
+  bool decode(std::string_view& in, std::string& out, std::size_t& used) override {
     ZSTD_inBuffer input{in.data(), in.size(), 0};
-    std::size_t used = out.size();
-    const std::size_t step = ZSTD_DStreamOutSize();
     for (;;) {
-      char* dst = grow(out, used, step);
-      ZSTD_outBuffer output{dst, step, 0};
+      const std::size_t room = grow(out, used, ZSTD_DStreamOutSize());
+      ZSTD_outBuffer output{&out[used], room, 0};
       const std::size_t r = ZSTD_decompressStream(dctx_.get(), &output, &input);
       if (ZSTD_isError(r)) throw DecodeError{std::string("zstd decompressor error: ") + ZSTD_getErrorName(r)};
       used += output.pos;
       if (r == 0 || (input.pos == input.size && output.pos < output.size)) {
-        out.resize(used);
         in.remove_prefix(input.pos);
         return r == 0;
       }
@@ -86,21 +85,18 @@ class GzipDecoder : public ByteSource::Decoder {
   GzipDecoder(const GzipDecoder&) = delete;
   GzipDecoder& operator=(const GzipDecoder&) = delete;
 
-  bool decode(std::string_view& in, std::string& out) override {
+  bool decode(std::string_view& in, std::string& out, std::size_t& used) override {
     zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
     zs_.avail_in = static_cast<uInt>(in.size());
-    std::size_t used = out.size();
-    constexpr std::size_t kStep = 1 << 16;
     int err = Z_OK;
     do {
-      char* dst = grow(out, used, kStep);
-      zs_.next_out = reinterpret_cast<Bytef*>(dst);
-      zs_.avail_out = static_cast<uInt>(kStep);
+      const auto room = static_cast<uInt>(std::min<std::size_t>(grow(out, used, 1 << 16), 1u << 30));
+      zs_.next_out = reinterpret_cast<Bytef*>(&out[used]);
+      zs_.avail_out = room;
       err = inflate(&zs_, Z_SYNC_FLUSH);
-      used += kStep - zs_.avail_out;
+      used += room - zs_.avail_out;
       if (err != Z_OK && err != Z_BUF_ERROR && err != Z_STREAM_END) throw DecodeError{message(err)};
     } while (err != Z_STREAM_END && zs_.avail_out == 0);
-    out.resize(used);
     in.remove_prefix(in.size() - zs_.avail_in);
     return err == Z_STREAM_END;
   }
@@ -130,7 +126,12 @@ ByteSource::ByteSource(const std::string& path, Compression compression, std::si
   }
   if (compression == Compression::kZstd) decoder_ = std::make_unique<ZstdDecoder>();
   if (compression == Compression::kGzip) decoder_ = std::make_unique<GzipDecoder>();
-  in_.resize(read_chunk_);
+  in_.resize(read_chunk_ + kPadding);
+}
+
+void ByteSource::grow_padding(std::size_t used) {
+  if (out_.size() < used + kPadding) out_.resize(used + kPadding);
+  std::memset(&out_[used], 0, kPadding);
 }
 
 ByteSource::~ByteSource() = default;
@@ -152,9 +153,8 @@ std::size_t ByteSource::read_input() {
 bool ByteSource::next_plain(Chunk& out) {
   const std::size_t n = read_input();
   if (n == 0) return false;
-  out_.assign(in_, 0, n);
-  out_.append(kPadding, '\0');
-  out = {std::string_view(out_.data(), n), consumed_};
+  std::memset(&in_[n], 0, kPadding);
+  out = {std::string_view(in_.data(), n), consumed_};
   return true;
 }
 
@@ -174,28 +174,27 @@ bool ByteSource::next(Chunk& out) {
       ended_ = true;
       return false;
     }
-    out_.clear();
+    std::size_t used = 0;
     std::string_view data(in_.data(), n);
     while (!data.empty()) {
       in_frame_ = true;
-      const std::size_t mark = out_.size();
+      const std::size_t mark = used;
       try {
-        if (decoder_->decode(data, out_)) {
+        if (decoder_->decode(data, out_, used)) {
           decoder_->reset();
           in_frame_ = false;
         } else {
           data = {};
         }
       } catch (const Decoder::DecodeError& e) {
-        out_.resize(mark);
+        used = mark;
         damage_ = e.message;
         break;
       }
     }
-    if (!out_.empty()) {
-      const std::size_t size = out_.size();
-      out_.append(kPadding, '\0');
-      out = {std::string_view(out_.data(), size), consumed_};
+    if (used) {
+      grow_padding(used);
+      out = {std::string_view(out_.data(), used), consumed_};
       return true;
     }
   }

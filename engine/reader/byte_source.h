@@ -46,6 +46,8 @@ class ByteSource {
   // Reads up to read_chunk_ bytes into in_ (fewer only at the end of the file).
   std::size_t read_input();
   bool next_plain(Chunk& out);
+  // Zeroes the kPadding bytes after the chunk's `used` bytes in out_.
+  void grow_padding(std::size_t used);
 
   struct FileCloser {
     void operator()(std::FILE* f) const { std::fclose(f); }
@@ -53,8 +55,8 @@ class ByteSource {
   std::unique_ptr<std::FILE, FileCloser> file_;
   std::unique_ptr<Decoder> decoder_;  // null for plain files
   std::size_t read_chunk_;
-  std::string in_;
-  std::string out_;  // the current chunk, plus kPadding bytes
+  std::string in_;  // read_chunk_ bytes read, plus kPadding (a plain file's chunk is in_)
+  std::string out_;  // decoded bytes of the current chunk, then kPadding; a buffer that only grows
   std::uint64_t consumed_ = 0;
   bool in_frame_ = false;  // bytes of an unfinished frame were read
   bool ended_ = false;
