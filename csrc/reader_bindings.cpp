@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -69,6 +70,7 @@ class PyReader {
     bool got = false;
     {
       py::gil_scoped_release release;
+      const std::lock_guard<std::mutex> lock(mutex_);  // one window at a time, whichever thread asks
       got = reader_->next(w);
     }
     if (!got) return py::none();
@@ -90,13 +92,15 @@ class PyReader {
                           to_numpy<std::uint8_t>(std::move(w.status)), w.end_offset, w.last, std::move(damage));
   }
 
-  py::object damage() const {
+  py::object damage() {
+    const std::lock_guard<std::mutex> lock(mutex_);
     if (!reader_->damaged()) return py::none();
     return py::make_tuple(reader_->damage_line(), reader_->damage_reason());
   }
 
  private:
   std::unique_ptr<WindowReader> reader_;
+  std::mutex mutex_;
 };
 
 }  // namespace
