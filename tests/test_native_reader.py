@@ -307,3 +307,25 @@ def test_texts_arena_matches_texts(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             assert bytes(w.text_bytes[w.text_offsets[i]:w.text_offsets[i + 1]]).decode() == text
             assert text == "" or w.status[i] == "ok"
         assert w.texts[-1] == list(w.texts)[-1] and w.texts[1:3] == list(w.texts)[1:3]
+
+
+def test_choice_of_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Native by default; IGNITE_READER=python, or a module without the reader, reads in Python."""
+    path = write(tmp_path / "a.jsonl", b'{"text": "x"}\n', "plain")
+    item = expand_inputs([str(path)])[0]
+    monkeypatch.delenv("IGNITE_READER", raising=False)
+    assert next(RecordReader(item, "text", None, 10).windows()).text_bytes is not None
+    monkeypatch.setenv("IGNITE_READER", "python")
+    assert next(RecordReader(item, "text", None, 10).windows()).text_bytes is None
+    monkeypatch.delenv("IGNITE_READER")
+    monkeypatch.setattr(readers, "native_reader_available", lambda: False)
+    assert next(RecordReader(item, "text", None, 10).windows()).texts == ["x"]
+
+
+def test_missing_file_is_file_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ignite.io.inputs import InputFile
+
+    monkeypatch.setenv("IGNITE_READER", "native")
+    item = InputFile(path=tmp_path / "gone.jsonl", format="jsonl", compression=None, size=0)
+    with pytest.raises(FileNotFoundError):
+        list(RecordReader(item, "text", None, 10).windows())
