@@ -129,7 +129,7 @@ ByteSource::ByteSource(const std::string& path, Compression compression, std::si
   in_.resize(read_chunk_ + kPadding);
 }
 
-void ByteSource::grow_padding(std::size_t used) {
+void ByteSource::pad_chunk(std::size_t used) {
   if (out_.size() < used + kPadding) out_.resize(used + kPadding);
   std::memset(&out_[used], 0, kPadding);
 }
@@ -193,7 +193,7 @@ bool ByteSource::next(Chunk& out) {
       }
     }
     if (used) {
-      grow_padding(used);
+      pad_chunk(used);
       out = {std::string_view(out_.data(), used), consumed_};
       return true;
     }

@@ -47,7 +47,7 @@ class ByteSource {
   std::size_t read_input();
   bool next_plain(Chunk& out);
   // Zeroes the kPadding bytes after the chunk's `used` bytes in out_.
-  void grow_padding(std::size_t used);
+  void pad_chunk(std::size_t used);
 
   struct FileCloser {
     void operator()(std::FILE* f) const { std::fclose(f); }

@@ -174,7 +174,9 @@ bool fits_64_bits(std::string_view token) {
   return digits.size() < limit.size() || (digits.size() == limit.size() && digits <= limit);
 }
 
-bool is_number_char(char c) { return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'; }
+bool is_number_char(char c) {
+  return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+}
 
 // `line` with every integer literal beyond 64 bits given a ".0", so it parses as the float
 // orjson makes of it; false when there is none.
@@ -214,9 +216,9 @@ bool widen_big_integers(std::string_view line, std::string& out) {
 }  // namespace
 
 const char* status_name(Status status) {
-  static const char* const kNames[kStatusCount] = {
-      "ok",          "invalid_utf8", "bad_json",   "not_an_object",  "missing_id",
-      "missing_field", "field_null", "field_not_string", "line_too_long"};
+  static const char* const kNames[kStatusCount] = {"ok",         "invalid_utf8",     "bad_json",
+                                                   "not_an_object", "missing_id",  "missing_field",
+                                                   "field_null",  "field_not_string", "line_too_long"};
   const auto i = static_cast<int>(status);
   return i < kStatusCount ? kNames[i] : "unknown";
 }
