@@ -9,6 +9,9 @@ namespace py = pybind11;
 namespace ignite {
 void bind_ring(py::module_& m);
 void bind_tokenizer(py::module_& m);
+#ifdef IGNITE_WITH_READER
+void bind_reader(py::module_& m);
+#endif
 #ifdef IGNITE_WITH_TENSORRT
 void bind_trt(py::module_& m);
 #endif
@@ -36,6 +39,9 @@ PYBIND11_MODULE(_engine, m) {
 
   ignite::bind_ring(m);
   ignite::bind_tokenizer(m);
+#ifdef IGNITE_WITH_READER
+  ignite::bind_reader(m);
+#endif
 #ifdef IGNITE_WITH_TENSORRT
   ignite::bind_trt(m);
 #endif
@@ -53,6 +59,11 @@ PYBIND11_MODULE(_engine, m) {
         info["tensorrt"] = true;
 #else
         info["tensorrt"] = false;
+#endif
+#ifdef IGNITE_WITH_READER
+        info["reader"] = true;
+#else
+        info["reader"] = false;
 #endif
         info["version"] = IGNITE_VERSION;
         info["compiler"] = IGNITE_COMPILER;

@@ -35,6 +35,7 @@ class Ring:
 class BuildInfo(TypedDict):
     cuda: bool
     tensorrt: bool
+    reader: bool
     version: str
     compiler: str
 
@@ -59,6 +60,31 @@ class WordPieceTokenizer:
     def checkable_code_points(self) -> np.ndarray: ...
     def trust(self, code_points: list[int]) -> None: ...
 
+
+
+# Present only when the module was built with zstd, zlib and simdjson (build_info()["reader"]).
+
+READER_STATUS_NAMES: tuple[str, ...]
+"""Status names by code: ok, invalid_utf8, bad_json, not_an_object, missing_id, missing_field,
+field_null, field_not_string, line_too_long."""
+
+class NativeReader:
+    """Windows of records of one JSONL or text file (plain, zstd or gzip), read with the GIL
+    released; the same records, statuses, line numbers, end offsets and damage as the Python reader."""
+
+    def __init__(self, path: str, compression: str, format: str, field: str, id_field: str | None,
+                 window_records: int, skip_lines: int = 0, read_chunk: int = 1 << 20,
+                 max_line_bytes: int = 64 << 20) -> None:
+        """compression: none | zstd | gzip; format: jsonl | txt; field, id_field: dotted paths.
+        NotFound / IoError when the file cannot be opened."""
+    def next_window(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, list[str | None], np.ndarray, np.ndarray, int, bool, tuple[int, str] | None] | None:
+        """(text_bytes uint8, text_offsets int64 n+1, ids, lines int64, status uint8 codes, end_offset,
+        last, damage (line, reason) | None), or None when no record is left."""
+    @property
+    def damage(self) -> tuple[int, str] | None:
+        """(line, reason) once the file stopped early at damaged bytes, else None."""
 
 # Present only when the module was built with TensorRT and CUDA (build_info()["tensorrt"]).
 

@@ -26,7 +26,8 @@ def rows() -> list[tuple[str, str]]:
         info = _engine.build_info()
         out.append(("native module", f"ignite._engine {info.get('version', '')} "
                                      f"(CUDA {'yes' if info.get('cuda') else 'no'}, "
-                                     f"TensorRT {'yes' if info.get('tensorrt') else 'no'})"))
+                                     f"TensorRT {'yes' if info.get('tensorrt') else 'no'}, "
+                                     f"native reader {'yes' if info.get('reader') else 'no'})"))
     except ImportError as exc:
         out.append(("native module", f"missing ({exc}); reinstall with `pip install .`"))
     gpu = cuda_available()

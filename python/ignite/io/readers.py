@@ -1,10 +1,17 @@
 """Read input files into windows of records. A record that cannot be read keeps its place with
-a status naming the reason; only a damaged file (corrupt archive) stops that file."""
+a status naming the reason; only a damaged file (corrupt archive) stops that file.
+
+JSONL and text files are read by the native reader (ignite._engine.NativeReader: decompression,
+line framing and JSON field extraction in C++ with the GIL released) when the module has it;
+IGNITE_READER=python forces the Python reader below, which is also the reference its tests
+compare against. Parquet is read with pyarrow."""
 from __future__ import annotations
 
 import io
+import os
 import zlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator
 
@@ -12,7 +19,7 @@ import numpy as np
 import orjson
 
 from ignite.io.inputs import InputFile
-from ignite.pipeline.window import OK
+from ignite.pipeline.window import OK, ArenaTexts
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +37,29 @@ class DamagedInput(Exception):
 
 @dataclass
 class RawWindow:
-    texts: list[str]
+    texts: Sequence[str]
     ids: list[object]
     lines: np.ndarray
     status: list[str]
     end_offset: int
     last: bool = False  # the file has no records after this window
     damage: DamagedInput | None = None  # set on the last window of a damaged file
+    # The texts as one UTF-8 arena (uint8) and offsets (int64, n+1): set by the native reader.
+    text_bytes: np.ndarray | None = None
+    text_offsets: np.ndarray | None = None
+
+
+def native_reader_available() -> bool:
+    """Whether the native module was built with the reader (zstd, zlib and simdjson found)."""
+    try:
+        from ignite import _engine
+    except ImportError:
+        return False
+    return hasattr(_engine, "NativeReader")
+
+
+def use_native_reader() -> bool:
+    return os.environ.get("IGNITE_READER", "").lower() != "python" and native_reader_available()
 
 
 class _CountingReader(io.RawIOBase):
@@ -213,6 +236,9 @@ class RecordReader:
             yield from self._line_windows()
 
     def _line_windows(self) -> Iterator[RawWindow]:
+        if use_native_reader():
+            yield from self._native_windows()
+            return
         stream, counter = _open_stream(self.item)
         jsonl = self.item.format == "jsonl"
         texts: list[str] = []
@@ -251,6 +277,24 @@ class RecordReader:
             stream.close()
         if texts:
             yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed, True, self.damage)
+
+    def _native_windows(self) -> Iterator[RawWindow]:
+        from ignite._engine import READER_STATUS_NAMES, NativeReader
+
+        names = np.array(READER_STATUS_NAMES, dtype=object)
+        reader = NativeReader(str(self.item.path), self.item.compression or "none", self.item.format,
+                              ".".join(self.field_path), ".".join(self.id_path) if self.id_path else None,
+                              self.window_records, self.skip_lines, READ_CHUNK, MAX_LINE_BYTES)
+        while (got := reader.next_window()) is not None:
+            text_bytes, text_offsets, ids, lines, codes, end_offset, last, damage = got
+            if damage is not None:
+                self.damage = DamagedInput(str(self.item.path), *damage)
+                log.error("%s", self.damage)
+            yield RawWindow(ArenaTexts(text_bytes, text_offsets), ids, lines, names[codes].tolist(), end_offset,
+                            last, self.damage, text_bytes, text_offsets)
+        if reader.damage is not None and self.damage is None:
+            self.damage = DamagedInput(str(self.item.path), *reader.damage)
+            log.error("%s", self.damage)
 
     def _parse_json(self, raw: bytes) -> tuple[str, object, str]:
         try:

@@ -194,6 +194,7 @@ class _Stages:
                     return
                 window = Window(index=index, start_row=row, file_index=file_index, texts=raw.texts, ids=raw.ids,
                                 lines=raw.lines, status=raw.status, end_offset=raw.end_offset,
+                                text_bytes=raw.text_bytes, text_offsets=raw.text_offsets,
                                 extra={"last": raw.last, "damage": raw.damage})
                 damage_sent = raw.damage is not None
                 self.to_tokenize.put(window)

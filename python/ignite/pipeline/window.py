@@ -2,6 +2,7 @@
 stages and is committed to the outputs as a whole."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,16 +10,52 @@ import numpy as np
 OK = "ok"
 
 
+class ArenaTexts(Sequence[str]):
+    """The texts of a window read natively, kept as one UTF-8 arena (uint8) with int64 offsets
+    (n+1) and decoded only when indexed; a record without text has an empty span, so reads ""."""
+
+    __slots__ = ("_view", "_offsets")
+
+    def __init__(self, text_bytes: np.ndarray, text_offsets: np.ndarray) -> None:
+        self._view = memoryview(text_bytes)
+        self._offsets = text_offsets.tolist()
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("text index out of range")
+        return str(self._view[self._offsets[i]:self._offsets[i + 1]], "utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        view, offsets = self._view, self._offsets
+        return (str(view[a:b], "utf-8") for a, b in zip(offsets, offsets[1:]))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"ArenaTexts({list(self)!r})"
+
+
 @dataclass
 class Window:
     index: int  # 0, 1, 2, ... in input order
     start_row: int  # output row of its first record
     file_index: int
-    texts: list[str]  # "" where the record could not be read
+    texts: Sequence[str]  # "" where the record could not be read; ArenaTexts when read natively
     ids: list[object]
     lines: np.ndarray  # int64, 1-based line (or row) in the source file
     status: list[str]  # OK, or why the record has no embedding
     end_offset: int  # bytes of the source file consumed at the window's end
+    # The texts as one UTF-8 arena and its offsets (n+1), when the native reader read them.
+    text_bytes: np.ndarray | None = None  # uint8
+    text_offsets: np.ndarray | None = None  # int64
     # Filled by the tokenizer stage.
     token_ids: np.ndarray | None = None  # flat int32
     token_offsets: np.ndarray | None = None  # int64, len n+1
