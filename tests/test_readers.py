@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,10 @@ def test_parquet_nested(tmp_path: Path) -> None:
     assert [w.ids for w in windows] == [["10", "11"], ["12"]]
     with pytest.raises(InputError, match="no column 'nope'"):
         list(RecordReader(expand_inputs([str(p)])[0], "nope", None, 2).windows())
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="only CI insists: a user's build may lack zstd/simdjson headers")
+def test_ci_builds_the_native_reader() -> None:
+    # .ci/run installs the reader's libraries; a silent fallback to the Python reader would
+    # leave the native path untested.
+    assert readers.native_reader_available(), "ignite._engine built without the native reader in CI"
