@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "arrays.h"
 #include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
 
@@ -16,15 +17,6 @@ namespace py = pybind11;
 
 namespace ignite {
 namespace {
-
-// A 1-D NumPy array that takes ownership of `values` without copying.
-template <typename T>
-py::array_t<T> to_numpy(std::vector<T>&& values) {
-  auto* owned = new std::vector<T>(std::move(values));
-  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
-                        owned->data(), free_when_done);
-}
 
 std::vector<std::uint32_t> to_u32(const std::vector<char32_t>& cps) {
   return std::vector<std::uint32_t>(cps.begin(), cps.end());

@@ -41,6 +41,16 @@ class BuildInfo(TypedDict):
 def build_info() -> BuildInfo: ...
 
 
+def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = 1024
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, bounds, widths), int64: batch i is order[bounds[i]:bounds[i+1]] padded to widths[i];
+    rows x width <= budget (a longer record alone); equal lengths keep input order. GIL released."""
+def fill_batch(token_ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int, pad_id: int,
+               ids: np.ndarray, mask: np.ndarray) -> int:
+    """Write [len(rows), width] ids and 0/1 mask into the C-contiguous int32 arrays `ids` and `mask`
+    (never copied: another dtype or layout is a TypeError); returns the real token count."""
+
+
 class WordPieceTokenizer:
     """Exact BERT WordPiece pipeline loaded from tokenizer.json; encode_batch releases the GIL."""
 
