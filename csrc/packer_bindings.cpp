@@ -36,7 +36,9 @@ py::tuple plan(const Int64In& lengths, std::int64_t budget, std::int64_t pad_mul
 
 std::int64_t fill(const Int32In& tokens, const Int64In& offsets, const Int64In& rows, std::int64_t width,
                   std::int32_t pad_id, Int32Out& ids, Int32Out& mask) {
-  if (offsets.ndim() != 1 || offsets.size() < 1) throw InvalidArgument("fill_batch: offsets must be 1-D with n+1 entries");
+  if (offsets.ndim() != 1 || offsets.size() < 1) {
+    throw InvalidArgument("fill_batch: offsets must be 1-D with n+1 entries");
+  }
   if (rows.ndim() != 1) throw InvalidArgument("fill_batch: rows must be 1-D");
   if (width < 0) throw InvalidArgument("fill_batch: width must be >= 0, not " + std::to_string(width));
   const std::size_t need = size_of(rows) * static_cast<std::size_t>(width);

@@ -201,7 +201,8 @@ class _CheckingRunner:
         return np.stack([lengths, sums % 1009, np.ones_like(lengths)], axis=1).astype(np.float32)
 
 
-def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: list, monkeypatch) -> tuple:  # type: ignore[no-untyped-def]
+def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: list,
+              monkeypatch) -> tuple:  # type: ignore[no-untyped-def]
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir

@@ -33,13 +33,16 @@ std::vector<std::int64_t> sort_by_length(const std::int64_t* lengths, std::size_
   }
   if (static_cast<std::uint64_t>(longest) > n + 65536) {
     std::iota(order.begin(), order.end(), std::int64_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return lengths[a] < lengths[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::int64_t a, std::int64_t b) { return lengths[a] < lengths[b]; });
     return order;
   }
   std::vector<std::size_t> start(static_cast<std::size_t>(longest) + 2, 0);
   for (std::size_t i = 0; i < n; ++i) ++start[static_cast<std::size_t>(lengths[i]) + 1];
   for (std::size_t v = 1; v < start.size(); ++v) start[v] += start[v - 1];
-  for (std::size_t i = 0; i < n; ++i) order[start[static_cast<std::size_t>(lengths[i])]++] = static_cast<std::int64_t>(i);
+  for (std::size_t i = 0; i < n; ++i) {
+    order[start[static_cast<std::size_t>(lengths[i])]++] = static_cast<std::int64_t>(i);
+  }
   return order;
 }
 
@@ -47,7 +50,9 @@ std::vector<std::int64_t> sort_by_length(const std::int64_t* lengths, std::size_
 
 BatchPlan plan_batches(const std::int64_t* lengths, std::size_t n, std::int64_t budget, std::int64_t pad_multiple,
                        std::int64_t max_rows) {
-  if (pad_multiple < 1) throw InvalidArgument("plan_batches: pad_multiple must be >= 1, not " + std::to_string(pad_multiple));
+  if (pad_multiple < 1) {
+    throw InvalidArgument("plan_batches: pad_multiple must be >= 1, not " + std::to_string(pad_multiple));
+  }
   if (max_rows < 1) throw InvalidArgument("plan_batches: max_rows must be >= 1, not " + std::to_string(max_rows));
   BatchPlan plan;
   plan.order = sort_by_length(lengths, n);

@@ -65,6 +65,12 @@ class WordPieceTokenizer:
         self, texts: list[str], prefix: str = "", threads: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(flat int32 ids, int64 offsets n+1, int64 lengths before truncation, bool uncertain)."""
+    def encode_arena(
+        self, text_bytes: np.ndarray, text_offsets: np.ndarray, rows: np.ndarray | None = None, prefix: str = "",
+        threads: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """encode_batch of texts read in place from a uint8 UTF-8 arena (text r is
+        text_bytes[text_offsets[r]:text_offsets[r+1]]), for `rows` (None: all), in their order."""
     def words(self, text: str) -> list[str]: ...
     def checkable_code_points(self) -> np.ndarray: ...
     def trust(self, code_points: list[int]) -> None: ...
