@@ -241,6 +241,9 @@ def test_pipeline_returns_every_buffer(tmp_path: Path, model_dir: Path, devices:
     buffer is back in the pool at the end, the pool far smaller than the batch count."""
     if packer != "native":
         monkeypatch.setattr(batcher, "NATIVE", False)
+    native_fills = []
+    fill = batcher._native_fill
+    monkeypatch.setattr(batcher, "_native_fill", lambda *args: native_fills.append(fill(*args)))
     rng = np.random.default_rng(9)
     words = "river stone bread tide prime violin glacier compiler cloud ember frost harbor".split()
     texts = [" ".join(rng.choice(words, int(rng.integers(1, 40)))) for _ in range(700)]
@@ -252,5 +255,6 @@ def test_pipeline_returns_every_buffer(tmp_path: Path, model_dir: Path, devices:
     assert stats.failed == 0 and stats.batches > 30
     assert np.array_equal(emb[:, 0], lengths) and np.array_equal(emb[:, 1], sums % 1009)
     assert pool.idle == pool.allocated < stats.batches
+    assert len(native_fills) == (stats.batches if packer == "native" else 0)  # native by default
     if devices != "one":
         assert runners[0].calls >= 3 and runners[1].calls > 0
