@@ -8,6 +8,7 @@ namespace py = pybind11;
 
 namespace ignite {
 void bind_ring(py::module_& m);
+void bind_packer(py::module_& m);
 void bind_tokenizer(py::module_& m);
 #ifdef IGNITE_WITH_READER
 void bind_reader(py::module_& m);
@@ -38,6 +39,7 @@ PYBIND11_MODULE(_engine, m) {
   py::register_exception<ignite::Cancelled>(m, "Cancelled", base);
 
   ignite::bind_ring(m);
+  ignite::bind_packer(m);
   ignite::bind_tokenizer(m);
 #ifdef IGNITE_WITH_READER
   ignite::bind_reader(m);

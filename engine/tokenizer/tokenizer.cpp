@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <string>
 #include <thread>
+
+#include "core/error.h"
 
 namespace ignite {
 
@@ -62,12 +65,35 @@ std::vector<std::string> Tokenizer::words(std::string_view text) const {
 
 TokenizedBatch Tokenizer::encode_batch(const char* arena, const std::int64_t* offsets, std::size_t n,
                                        unsigned threads) const {
+  const TextArena texts{arena, static_cast<std::size_t>(std::max<std::int64_t>(offsets[n], 0)), offsets, n};
+  return encode_rows(texts, nullptr, n, {}, threads);
+}
+
+TokenizedBatch Tokenizer::encode_rows(const TextArena& texts, const std::int64_t* rows, std::size_t n,
+                                      std::string_view prefix, unsigned threads) const {
+  auto row_of = [&](std::size_t i) { return rows ? rows[i] : static_cast<std::int64_t>(i); };
+  // Every span is checked before a thread reads the arena; cum[i] is the bytes (prefixes
+  // included) of the texts before text i, to split the work.
+  std::vector<std::int64_t> cum(n + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::int64_t r = row_of(i);
+    if (r < 0 || static_cast<std::uint64_t>(r) >= texts.count) {
+      throw InvalidArgument("encode: row " + std::to_string(r) + " is outside the " + std::to_string(texts.count) +
+                            " texts");
+    }
+    const std::int64_t lo = texts.offsets[r], hi = texts.offsets[r + 1];
+    if (lo < 0 || hi < lo || static_cast<std::uint64_t>(hi) > texts.size) {
+      throw InvalidArgument("encode: text " + std::to_string(r) + " spans bytes [" + std::to_string(lo) + ", " +
+                            std::to_string(hi) + "), outside the arena's " + std::to_string(texts.size));
+    }
+    cum[i + 1] = cum[i] + static_cast<std::int64_t>(prefix.size()) + (hi - lo);
+  }
   TokenizedBatch result;
   result.offsets.assign(n + 1, 0);
   result.n_tokens.assign(n, 0);
   result.uncertain.assign(n, 0);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  const auto total_bytes = static_cast<std::size_t>(n ? offsets[n] - offsets[0] : 0);
+  const auto total_bytes = static_cast<std::size_t>(cum[n]);
   // At least ~64 KiB of text per thread, or the threads cost more than they save.
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, total_bytes / 65536)));
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, n)));
@@ -76,8 +102,9 @@ TokenizedBatch Tokenizer::encode_batch(const char* arena, const std::int64_t* of
   std::vector<std::size_t> bounds(threads + 1, n);
   bounds[0] = 0;
   for (unsigned t = 1; t < threads; ++t) {
-    const std::int64_t target = offsets[0] + static_cast<std::int64_t>(total_bytes * t / threads);
-    bounds[t] = static_cast<std::size_t>(std::lower_bound(offsets, offsets + n, target) - offsets);
+    const auto target = static_cast<std::int64_t>(total_bytes * t / threads);
+    bounds[t] = static_cast<std::size_t>(std::lower_bound(cum.begin(), cum.begin() + static_cast<std::ptrdiff_t>(n),
+                                                          target) - cum.begin());
     bounds[t] = std::max(bounds[t], bounds[t - 1]);
   }
   std::vector<std::vector<std::int32_t>> chunk_ids(threads);
@@ -87,13 +114,19 @@ TokenizedBatch Tokenizer::encode_batch(const char* arena, const std::int64_t* of
       Workspace ws;
       auto& ids = chunk_ids[t];
       const std::size_t lo = bounds[t], hi = bounds[t + 1];
-      ids.reserve(static_cast<std::size_t>(offsets[hi] - offsets[lo]) / 4 + (hi - lo) * (post_.added() + 1));
+      ids.reserve(static_cast<std::size_t>(cum[hi] - cum[lo]) / 4 + (hi - lo) * (post_.added() + 1));
       for (std::size_t i = lo; i < hi; ++i) {
+        const std::int64_t r = row_of(i);
+        const std::int64_t lo_byte = texts.offsets[r];
+        std::string_view text(texts.bytes + lo_byte, static_cast<std::size_t>(texts.offsets[r + 1] - lo_byte));
+        if (!prefix.empty()) {
+          ws.prefixed.assign(prefix);
+          ws.prefixed.append(text);
+          text = ws.prefixed;
+        }
         bool uncertain = false;
         const std::size_t before = ids.size();
-        result.n_tokens[i] = static_cast<std::int64_t>(encode(
-            std::string_view(arena + offsets[i], static_cast<std::size_t>(offsets[i + 1] - offsets[i])), ids,
-            uncertain, ws));
+        result.n_tokens[i] = static_cast<std::int64_t>(encode(text, ids, uncertain, ws));
         result.offsets[i + 1] = static_cast<std::int64_t>(ids.size() - before);  // a length for now
         result.uncertain[i] = uncertain ? 1 : 0;
       }

@@ -28,6 +28,14 @@ struct TokenizedBatch {
   std::vector<std::uint8_t> uncertain;
 };
 
+// Texts in one UTF-8 arena: text r is bytes[offsets[r], offsets[r+1]).
+struct TextArena {
+  const char* bytes;
+  std::size_t size;             // bytes in the arena
+  const std::int64_t* offsets;  // count + 1
+  std::size_t count;
+};
+
 class Tokenizer {
  public:
   Tokenizer(BertNormalizer normalizer, AddedTokens added, WordPiece model, PostProcessor post,
@@ -37,6 +45,7 @@ class Tokenizer {
   struct Workspace {
     BertPreTokenizer::Splitter splitter;
     std::u32string pending;
+    std::string prefixed;  // prefix + text, when there is a prefix
   };
 
   // Appends the truncated ids of `text` (UTF-8; invalid bytes read as U+FFFD) to `out` and
@@ -46,6 +55,12 @@ class Tokenizer {
   // Texts i in [0, n) are arena[offsets[i], offsets[i+1]). `threads` 0: hardware concurrency.
   // Work is split into contiguous chunks of about equal bytes.
   TokenizedBatch encode_batch(const char* arena, const std::int64_t* offsets, std::size_t n, unsigned threads) const;
+
+  // Encodes prefix + the text of row rows[i] for i in [0, n) (rows null: rows 0..n-1) straight
+  // from the arena, as encode_batch does. InvalidArgument when a row or its offsets fall outside
+  // the arena.
+  TokenizedBatch encode_rows(const TextArena& texts, const std::int64_t* rows, std::size_t n, std::string_view prefix,
+                             unsigned threads) const;
 
   // The words `text` becomes after normalisation and pre-tokenization, added tokens aside
   // (for checks and debugging).

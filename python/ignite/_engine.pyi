@@ -42,6 +42,16 @@ class BuildInfo(TypedDict):
 def build_info() -> BuildInfo: ...
 
 
+def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = 1024
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, bounds, widths), int64: batch i is order[bounds[i]:bounds[i+1]] padded to widths[i];
+    rows x width <= budget (a longer record alone); equal lengths keep input order. GIL released."""
+def fill_batch(token_ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int, pad_id: int,
+               ids: np.ndarray, mask: np.ndarray) -> int:
+    """Write [len(rows), width] ids and 0/1 mask into the C-contiguous int32 arrays `ids` and `mask`
+    (never copied: another dtype or layout is a TypeError); returns the real token count."""
+
+
 class WordPieceTokenizer:
     """Exact BERT WordPiece pipeline loaded from tokenizer.json; encode_batch releases the GIL."""
 
@@ -56,6 +66,12 @@ class WordPieceTokenizer:
         self, texts: list[str], prefix: str = "", threads: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(flat int32 ids, int64 offsets n+1, int64 lengths before truncation, bool uncertain)."""
+    def encode_arena(
+        self, text_bytes: np.ndarray, text_offsets: np.ndarray, rows: np.ndarray | None = None, prefix: str = "",
+        threads: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """encode_batch of texts read in place from a uint8 UTF-8 arena (text r is
+        text_bytes[text_offsets[r]:text_offsets[r+1]]), for `rows` (None: all), in their order."""
     def words(self, text: str) -> list[str]: ...
     def checkable_code_points(self) -> np.ndarray: ...
     def trust(self, code_points: list[int]) -> None: ...

@@ -1,5 +1,6 @@
 // Tests of engine/tokenizer: UTF-8 decoding, the JSON parser, each pipeline stage, the loader's
-// refusals, truncation and counts, and encode_batch over threads (run under ASan/UBSan and TSan).
+// refusals, truncation and counts, and encode_batch and encode_rows over threads (run under
+// ASan/UBSan and TSan).
 // Parity with HF tokenizers on real and generated text is tested in tests/test_tokenizer_parity.py.
 #include <cstdint>
 #include <cstdio>
@@ -238,6 +239,34 @@ static void test_batch_threads() {
   CHECK(within);
   const auto none = t.encode_batch(arena.data(), offsets.data(), 0, 4);
   CHECK(none.ids.empty() && none.offsets.size() == 1);
+
+  // encode_rows: prefix + the texts of some rows, in any order, read in place, equals
+  // encode_batch over an arena that holds those prefixed texts.
+  const std::string prefix = "un [MASK]";
+  std::vector<std::int64_t> rows;
+  for (std::size_t i = n; i-- > 0;) {
+    if (i % 3 == 0) rows.push_back(static_cast<std::int64_t>(i));
+  }
+  rows.push_back(7);  // repeated
+  std::string joined;
+  std::vector<std::int64_t> joined_offsets{0};
+  for (const auto r : rows) {
+    joined += prefix;
+    joined.append(arena, static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(offsets[r + 1] - offsets[r]));
+    joined_offsets.push_back(static_cast<std::int64_t>(joined.size()));
+  }
+  const auto want = t.encode_batch(joined.data(), joined_offsets.data(), rows.size(), 1);
+  const ignite::TextArena texts{arena.data(), arena.size(), offsets.data(), n};
+  for (const unsigned threads : {1u, 4u}) {
+    const auto got = t.encode_rows(texts, rows.data(), rows.size(), prefix, threads);
+    CHECK(got.ids == want.ids && got.offsets == want.offsets && got.n_tokens == want.n_tokens &&
+          got.uncertain == want.uncertain);
+  }
+  const std::int64_t outside[] = {static_cast<std::int64_t>(n)}, negative[] = {-1};
+  CHECK(throws_invalid([&] { t.encode_rows(texts, outside, 1, "", 1); }));
+  CHECK(throws_invalid([&] { t.encode_rows(texts, negative, 1, "", 1); }));
+  const ignite::TextArena short_arena{arena.data(), static_cast<std::size_t>(offsets[n] - 1), offsets.data(), n};
+  CHECK(throws_invalid([&] { t.encode_rows(short_arena, nullptr, n, "", 1); }));
 }
 
 int main() {

@@ -27,7 +27,7 @@ from ignite.io.inputs import InputFile
 from ignite.io.manifest import Committed, WorkDir
 from ignite.io.outputs import Sink, open_sink
 from ignite.io.readers import DamagedInput, RecordReader
-from ignite.pipeline.batcher import fill_batch, plan_batches
+from ignite.pipeline.batcher import BufferPool, fill_batch, plan_batches
 from ignite.pipeline.channel import Cancelled, Channel
 from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.pipeline.window import OK, Batch, Window
@@ -150,6 +150,7 @@ class _Stages:
         self._ended = 0
         self._orphans: list[Batch] = []
         self.pad_multiple = pad_multiple
+        self.pool = BufferPool(cfg.batch_tokens)
         self.start, self.stop = start, stop
         self.cancel = threading.Event()
         self.to_tokenize: Channel[Window] = Channel("reader->tokenizer", 2, self.cancel)
@@ -216,13 +217,19 @@ class _Stages:
             offsets = window.token_offsets
             assert offsets is not None and window.token_ids is not None
             lengths = offsets[ok + 1] - offsets[ok]
-            plans = [ok[idx] for idx in plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple)]
-            window.n_batches = len(plans)
+            plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple)
+            window.n_batches = len(plan)
             window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
             self.to_write.put(window)
-            for rows in plans:
-                ids, mask = fill_batch(window.token_ids, offsets, rows, self.pad_multiple, self.tokenizer.pad_id)
-                self.to_embed.put(Batch(window, rows, ids, mask, int(mask.sum())))
+            rows_sorted, real_sorted = ok[plan.order], lengths[plan.order]
+            bounds = plan.bounds.tolist()
+            for i, width in enumerate(plan.widths.tolist()):
+                a, b = bounds[i], bounds[i + 1]
+                rows = rows_sorted[a:b]
+                storage = self.pool.acquire((b - a) * width)
+                ids, mask = fill_batch(window.token_ids, offsets, rows, self.pad_multiple, self.tokenizer.pad_id,
+                                       width=width, out=storage)
+                self.to_embed.put(Batch(window, rows, ids, mask, int(real_sorted[a:b].sum()), storage=storage))
         if self.stop.is_set():
             self.to_tokenize.close()  # the reader may be waiting to put a window nobody will take
 
@@ -479,6 +486,9 @@ class _Writer:
                 self.stats.batches += 1
                 self.stats.real_tokens += item.real_tokens
                 self.stats.padded_tokens += item.input_ids.size
+                if item.storage is not None:  # its ids and mask are read no more: the pool lends them again
+                    item.storage.release()
+                    item.storage = None
             while next_index in pending and pending[next_index].batches_done == pending[next_index].n_batches:
                 self.append(pending.pop(next_index))
                 next_index += 1

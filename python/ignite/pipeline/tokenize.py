@@ -11,6 +11,9 @@ Two paths, and `WindowTokenizer.path` says which one a run took:
   trusted where they agree; texts still flagged (unassigned or disagreeing code points, rare in
   real text) are re-encoded with HF `tokenizers`, so the output is HF's exactly.
 - "hf-tokenizers": HF `tokenizers` batch-wise for every other tokenizer type.
+
+A window whose reader kept its texts' UTF-8 arena (Window.text_bytes/text_offsets) is tokenized
+straight from it on the native path, without a str per record.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import itertools
 import json
 import logging
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -95,12 +99,35 @@ class WindowTokenizer:
         before truncation (special tokens included)."""
         if self._native is None:
             return self._hf_encode(texts, counts)
-        ids, offsets, n_tokens, uncertain = self._native.encode_batch(texts, self.prefix, self.threads)
+        ids, offsets, n_tokens = self._redo_uncertain(self._native.encode_batch(texts, self.prefix, self.threads),
+                                                      lambda rows: [texts[i] for i in rows])
+        return ids, offsets, (n_tokens if counts else None)
+
+    def encode_arena(self, text_bytes: np.ndarray, text_offsets: np.ndarray, rows: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """encode_counts of the texts `rows` (None: all) of a UTF-8 arena (uint8; text r is
+        text_bytes[text_offsets[r]:text_offsets[r+1]]), read in place by the native tokenizer:
+        no str is made but for the rare texts HF tokenizers re-encodes. Native path only."""
+        if self._native is None:
+            raise RuntimeError(f"encode_arena needs the native tokenizer ({self.native_refusal})")
+
+        def texts(picked: np.ndarray) -> list[str]:
+            source = picked if rows is None else rows[picked]
+            return [text_bytes[text_offsets[r]:text_offsets[r + 1]].tobytes().decode("utf-8", "replace")
+                    for r in source]
+
+        return self._redo_uncertain(
+            self._native.encode_arena(text_bytes, text_offsets, rows, self.prefix, self.threads), texts)
+
+    def _redo_uncertain(self, encoded: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                        texts_of: Callable[[np.ndarray], list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The native tokenizer's (ids, offsets, n_tokens, uncertain) with the uncertain texts
+        (`texts_of` gives them by position) re-encoded by HF tokenizers."""
+        ids, offsets, n_tokens, uncertain = encoded
         rows = np.flatnonzero(uncertain)
         if len(rows):
-            ids, offsets, n_tokens = self._splice(ids, offsets, n_tokens, rows,
-                                                  *self._hf_encode([texts[i] for i in rows], True))
-        return ids, offsets, (n_tokens if counts else None)
+            ids, offsets, n_tokens = self._splice(ids, offsets, n_tokens, rows, *self._hf_encode(texts_of(rows), True))
+        return ids, offsets, n_tokens
 
     def _hf_encode(self, texts: list[str], counts: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         tok = self._load_hf()
@@ -149,8 +176,12 @@ class WindowTokenizer:
 
     def tokenize(self, window: Window) -> None:
         ok = window.ok_rows
-        flat, ok_offsets = self.encode([window.texts[i] for i in ok]) if len(ok) else \
-            (np.zeros(0, np.int32), np.zeros(1, np.int64))
+        if self._native is not None and window.text_bytes is not None and window.text_offsets is not None:
+            flat, ok_offsets, _ = self.encode_arena(window.text_bytes, window.text_offsets, ok)
+        elif len(ok):
+            flat, ok_offsets = self.encode([window.texts[i] for i in ok])
+        else:
+            flat, ok_offsets = np.zeros(0, np.int32), np.zeros(1, np.int64)
         lengths = np.zeros(len(window), dtype=np.int64)
         lengths[ok] = np.diff(ok_offsets)
         offsets = np.zeros(len(window) + 1, dtype=np.int64)

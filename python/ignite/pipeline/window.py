@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ignite.pipeline.batcher import Buffers
 
 OK = "ok"
 
@@ -53,9 +57,10 @@ class Window:
     lines: np.ndarray  # int64, 1-based line (or row) in the source file
     status: list[str]  # OK, or why the record has no embedding
     end_offset: int  # bytes of the source file consumed at the window's end
-    # The texts as one UTF-8 arena and its offsets (n+1), when the native reader read them.
+    # The texts' UTF-8 in one arena, when the reader keeps it: record i is
+    # text_bytes[text_offsets[i]:text_offsets[i+1]]; the native tokenizer reads it without str objects.
     text_bytes: np.ndarray | None = None  # uint8
-    text_offsets: np.ndarray | None = None  # int64
+    text_offsets: np.ndarray | None = None  # int64, len n+1
     # Filled by the tokenizer stage.
     token_ids: np.ndarray | None = None  # flat int32
     token_offsets: np.ndarray | None = None  # int64, len n+1
@@ -84,3 +89,6 @@ class Batch:
     real_tokens: int
     embeddings: np.ndarray | None = None
     tried: set[int] = field(default_factory=set)  # workers (devices) this batch failed on
+    # The pooled buffers input_ids and attention_mask are views of; the writer releases them once
+    # it has copied the embeddings (a batch handed to another device is written only once).
+    storage: Buffers | None = None
