@@ -270,3 +270,18 @@ def test_reader_skips_parquet_rows(tmp_path: Path) -> None:
         texts, lines, last = _read(path, skip, window=6)
         assert texts == [f"row {i}" for i in range(skip, 50)] and lines == list(range(skip + 1, 51))
         assert not last or (last[-1] and not any(last[:-1]))
+
+
+def test_work_folder_is_discarded_whole(tmp_path: Path) -> None:
+    """The work folder goes away by an atomic rename before it is deleted, so a kill during the
+    deletion never leaves a manifest without its run.json; leftovers of such a kill are swept."""
+    from ignite.io.manifest import WorkDir
+
+    work = WorkDir(tmp_path / "emb.npy")
+    stale = tmp_path / f".{work.path.name}.discard-1"
+    stale.mkdir()
+    (stale / "manifest.json").write_text("{}")  # what a kill in the middle of a deletion leaves
+    work.create({"model": "m"})
+    assert work.load() is not None and not stale.exists()
+    work.remove()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

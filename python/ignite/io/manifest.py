@@ -142,8 +142,7 @@ class WorkDir:
 
     def create(self, run: dict[str, Any]) -> Committed:
         """Start a fresh run: an empty folder, run.json, and a manifest of nothing committed."""
-        if self.path.exists():
-            shutil.rmtree(self.path)
+        self._discard()
         self.path.mkdir()
         data = json.dumps(run, indent=1).encode()
         atomic_write(self.run_file, data)
@@ -174,5 +173,15 @@ class WorkDir:
         atomic_write(self.manifest_file, json.dumps(body, indent=1).encode())
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        fsync_dir(self.path.parent)
+        self._discard()
+
+    def _discard(self) -> None:
+        """Delete the folder so that a kill at any moment leaves it whole or absent: a half-deleted
+        one (manifest.json without run.json) would refuse the next --resume. It is renamed away
+        first, atomically; what a kill leaves of an earlier discard is swept here too."""
+        parent = self.path.parent
+        if self.path.exists():
+            os.rename(self.path, parent / f".{self.path.name}.discard-{os.getpid()}")
+            fsync_dir(parent)
+        for stale in parent.glob(f".{self.path.name}.discard-*"):
+            shutil.rmtree(stale, ignore_errors=True)
