@@ -4,9 +4,22 @@
 
 #include <cstdio>
 
+#include "core/error.h"
+
 namespace ignite_test {
 inline int failures = 0;
+
+// True when f() throws ignite::InvalidArgument (the engine's refusal of bad arguments).
+template <typename F>
+bool throws_invalid(F&& f) {
+  try {
+    f();
+  } catch (const ignite::InvalidArgument&) {
+    return true;
+  }
+  return false;
 }
+}  // namespace ignite_test
 
 #define CHECK(cond)                                                                      \
   do {                                                                                   \

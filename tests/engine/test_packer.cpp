@@ -20,16 +20,7 @@ using I64 = std::vector<std::int64_t>;
 using I32 = std::vector<std::int32_t>;
 
 using ignite_test::failures;
-
-template <typename F>
-static bool throws_invalid(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument&) {
-    return true;
-  }
-  return false;
-}
+using ignite_test::throws_invalid;
 
 static BatchPlan plan(const I64& lengths, std::int64_t budget, std::int64_t multiple = 1,
                       std::int64_t max_rows = 1024) {

@@ -18,16 +18,7 @@ using ignite::InvalidArgument;
 using ignite::Tokenizer;
 
 using ignite_test::failures;
-
-template <typename F>
-static bool throws_invalid(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument&) {
-    return true;
-  }
-  return false;
-}
+using ignite_test::throws_invalid;
 
 static std::u32string decode(const std::string& s) {
   std::u32string out;
