@@ -77,7 +77,8 @@ class Window:
 
     @property
     def ok_rows(self) -> np.ndarray:
-        return np.fromiter((i for i, s in enumerate(self.status) if s == OK), dtype=np.int64)
+        # Compared in C, not by a generator per record; the status list is short strings.
+        return np.flatnonzero(np.asarray(self.status, dtype=object) == OK).astype(np.int64, copy=False)
 
 
 @dataclass
