@@ -19,6 +19,16 @@ bool throws_invalid(F&& f) {
   }
   return false;
 }
+
+// main's last line: prints the outcome and returns the exit status (non-zero when any CHECK failed).
+inline int finish(const char* test) {
+  if (failures) {
+    std::fprintf(stderr, "%s: %d check(s) failed\n", test, failures);
+    return 1;
+  }
+  std::printf("%s: all checks passed\n", test);
+  return 0;
+}
 }  // namespace ignite_test
 
 #define CHECK(cond)                                                                      \

@@ -19,7 +19,6 @@ using ignite::InvalidArgument;
 using I64 = std::vector<std::int64_t>;
 using I32 = std::vector<std::int32_t>;
 
-using ignite_test::failures;
 using ignite_test::throws_invalid;
 
 static BatchPlan plan(const I64& lengths, std::int64_t budget, std::int64_t multiple = 1,
@@ -169,10 +168,5 @@ int main() {
   test_plan_refusals();
   test_fill();
   test_threads();
-  if (failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  std::puts("test_packer: all checks passed");
-  return 0;
+  return ignite_test::finish("test_packer");
 }

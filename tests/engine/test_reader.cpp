@@ -25,7 +25,6 @@ using ignite::reader::ReaderOptions;
 using ignite::reader::RecordWindow;
 using ignite::reader::Status;
 using ignite::reader::WindowReader;
-using ignite_test::failures;
 
 namespace {
 
@@ -257,6 +256,5 @@ int main() {
   test_compressed();
   test_json_values();
   test_errors();
-  if (failures) std::fprintf(stderr, "test_reader: %d check(s) failed\n", failures);
-  return failures ? 1 : 0;
+  return ignite_test::finish("test_reader");
 }

@@ -282,9 +282,5 @@ int main() {
     std::printf("%-40s %s (%lld ms)\n", name, failures == before ? "ok" : "FAILED", static_cast<long long>(ms.count()));
     std::fflush(stdout);
   }
-  if (failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  return 0;
+  return ignite_test::finish("test_ring");
 }

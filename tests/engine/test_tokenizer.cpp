@@ -17,7 +17,6 @@
 using ignite::InvalidArgument;
 using ignite::Tokenizer;
 
-using ignite_test::failures;
 using ignite_test::throws_invalid;
 
 static std::u32string decode(const std::string& s) {
@@ -269,10 +268,5 @@ int main() {
   test_truncation();
   test_refusals();
   test_batch_threads();
-  if (failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", failures);
-    return 1;
-  }
-  std::puts("test_tokenizer: all checks passed");
-  return 0;
+  return ignite_test::finish("test_tokenizer");
 }
