@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _common import machine  # noqa: E402
-from resumekit import build_tiny_model, embed_args, make_corpus, manifest, start_cli, wait_for_pipeline  # noqa: E402
+from _common import machine
+from resumekit import (
+    build_tiny_model,
+    embed_args,
+    make_corpus,
+    manifest,
+    start_cli,
+    wait_for_pipeline,
+)
 
 log = logging.getLogger("soak")
 
