@@ -65,7 +65,12 @@ def rows() -> list[tuple[str, str]]:
     else:
         backend = "torch (cpu)" if dtype != "fp32" else "onnxruntime (cpu)"
     why = "native bf16 on this CPU" if dtype == "bf16" and not gpu else ("GPU" if gpu else "no native bf16 here")
-    out.append(("--backend auto", f"{backend}; --dtype auto = {dtype} ({why})"))
+    out.append(("--backend auto", f"{backend}; --dtype auto = {dtype} ({why}) until measured"))
+    from ignite.backends.autotune import cached_choices
+    from ignite.config import default_cache_dir
+
+    for choice in cached_choices(default_cache_dir()):
+        out.append(("measured on this CPU", f"{choice.backend} {choice.dtype}: {choice.why}"))
     return out
 
 
