@@ -497,6 +497,7 @@ class _Writer:
             self.done_bytes[i + 1] = self.done_bytes[i] + f.size
         self.uncommitted_rows = 0
         self.last_commit = time.monotonic()
+        self.checked_files = state.file  # files before the commit resumed from were checked by --resume
 
     def loop(self) -> None:
         pending: dict[int, Window] = {}
@@ -522,8 +523,6 @@ class _Writer:
             raise RuntimeError(f"internal error: {len(pending)} windows never completed")
 
     def append(self, window: Window) -> None:
-        if window.extra.get("last"):  # the file's end: it must still be the file that was listed
-            check_unchanged(self.files[window.file_index])
         with _writing(self.cfg.output):
             self.sink.write(window)
         if self.index is not None:
@@ -543,6 +542,11 @@ class _Writer:
         damage = window.extra.get("damage")
         if isinstance(damage, DamagedInput):
             s.damaged.append([window.file_index, damage.line, damage.reason])
+        # Files read to their end must still be the files that were listed, before this commits.
+        read_upto = s.file + 1 if s.file_done else s.file
+        for item in self.files[self.checked_files:read_upto]:
+            check_unchanged(item)
+        self.checked_files = max(self.checked_files, read_upto)
         self.progress.update(self.stats.records, self.done_bytes[window.file_index] + window.end_offset)
         self.uncommitted_rows += len(window)
         over = self.cfg.max_errors is not None and self.stats.failed > self.cfg.max_errors
