@@ -86,7 +86,8 @@ class TensorRTRunner:
         try:
             self._session = engine.TrtSession(
                 str(onnx_path), str(cache_dir), index, dtype, int(batch_tokens), int(max_length),
-                list(buckets or default_buckets(int(max_length))), max_rows=int(max_rows), opt_level=int(opt_level))
+                list(buckets or default_buckets(int(max_length))), max_rows=int(max_rows), opt_level=int(opt_level),
+                strongly_typed=True)
             if warmup:
                 self._warm_up(int(batch_tokens))
         except engine.Cancelled:
@@ -94,8 +95,8 @@ class TensorRTRunner:
         except engine.EngineError as exc:
             raise unavailable("TensorRT cannot run this model here", exc) from None
         self.device = f"cuda:{index}"
-        # What the engine computes in: with TensorRT 11 (always strongly typed) that is the ONNX
-        # graph's precision, whatever was asked for.
+        # Strongly typed on TensorRT 10 as on 11 (where it is the only mode): the engine computes
+        # in the ONNX graph's types, exported in `dtype`, and the builder refuses any other.
         self.dtype = self._session.precision
         self.dim = int(self._session.dim)
         self.engine_path = Path(self._session.engine_path)
