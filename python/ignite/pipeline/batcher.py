@@ -19,6 +19,9 @@ except ImportError:  # a build of the native module without the packer, or none 
 
 NATIVE = _native_plan is not None
 MAX_ROWS = 1024
+# Widths are rounded up to this on a GPU (tensor-core tiles; a bounded set of shapes for CUDA
+# graphs and TensorRT profiles); on a CPU every width is its own.
+GPU_PAD_MULTIPLE = 8
 
 
 def round_up(length: np.ndarray | int, multiple: int) -> np.ndarray | int:
