@@ -13,7 +13,7 @@
 #
 # usage: benchmarks/gpu_check.sh [--cpu] [OUT]     (OUT defaults to $OUT, else ./gpu-check-out)
 # environment: IGNITE_SHARED_DATA (folder holding passages.jsonl.zst; default .gpu-check/data, else
-#              ../shared/data), GPU_CHECK_SECONDS (the wall-time bound, default 480 / 240 with --cpu)
+#              ../shared/data), GPU_CHECK_SECONDS (the wall-time bound, default 480 / 420 with --cpu)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -21,7 +21,7 @@ mode=gpu
 if [ "${1:-}" = "--cpu" ]; then mode=cpu; shift; fi
 out=$(mkdir -p "${1:-${OUT:-gpu-check-out}}" && cd "${1:-${OUT:-gpu-check-out}}" && pwd)
 deps=$repo/.gpu-check
-budget=${GPU_CHECK_SECONDS:-$([ $mode = gpu ] && echo 480 || echo 240)}
+budget=${GPU_CHECK_SECONDS:-$([ $mode = gpu ] && echo 480 || echo 420)}
 deadline=$(( $(date +%s) + budget ))
 left() { echo $(( deadline - $(date +%s) )); }
 share() { local s=$(( $(left) * $1 / $2 )); echo $(( s > 1 ? s : 1 )); }  # N/D of what is left, >= 1 s (timeout 0 never ends)
