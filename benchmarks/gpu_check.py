@@ -207,7 +207,7 @@ def markdown(doc: dict[str, Any]) -> str:
             return format(r[key], fmt) if r.get(key) is not None else ""
         system = r["system"] + (" (best)" if r.get("best") else "")
         lines.append(f"| {r['model']} | {system} | {r.get('backend', '')} | {r.get('dtype', '')} | "
-                     f"{r['texts_per_s']:,.0f} | {num('pipeline_efficiency', '.2f')} | {num('x_st_best', '.1f')} | "
+                     f"{r['texts_per_s']:,.1f} | {num('pipeline_efficiency', '.2f')} | {num('x_st_best', '.1f')} | "
                      f"{num('min_cosine_vs_st_best', '.5f')} | {num('load_s', '.1f')} | {r['device']} |")
     if doc["mode"] == "gpu":
         lines += ["", "Goals (issue #14): " + "; ".join(f"{k} >= {v:,}" for k, v in GOALS.items())]
@@ -228,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="an earlier step's outcome to record (gpu_check.sh: build, tests)")
     p.add_argument("--backend-alone", default=None, help=argparse.SUPPRESS)  # the child of _run_backend_alone
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="gpu_check: %(message)s", stream=sys.stderr)
+    # Our progress only: libraries imported for their versions (faiss) log at INFO too.
+    logging.basicConfig(level=logging.WARNING, format="gpu_check: %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
     if args.backend_alone:
         print(json.dumps(backend_alone(*json.loads(args.backend_alone))))
         return 0
@@ -245,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         ignite_input = args.input if args.limit is None else data
         check = Check(args, info, len(texts))
         minilm = args.model or default_model()
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # save_pretrained's bar in a log that is read later
         e5 = make_random_model("e5-small-v2", work / "e5-small-v2-random", Path(minilm))
         for label, model in (("all-MiniLM-L6-v2", minilm), ("e5-small-v2 (random weights)", str(e5))):
             _model_rows(check, label, model, data, ignite_input, work)

@@ -59,6 +59,9 @@ class TorchRunner:
             except torch.cuda.OutOfMemoryError as exc:
                 raise BackendUnavailable(f"{device} has too little free memory for batches of {batch_tokens} "
                                          f"tokens ({' '.join(str(exc).split())[:200]}); lower --batch-tokens") from None
+            except RuntimeError as exc:  # a CUDA error, or a model whose forward pass cannot be captured
+                raise BackendUnavailable(f"torch cannot run this model on {device}: "
+                                         f"{' '.join(str(exc).split())[:300]}") from None
 
     @property
     def graph_widths(self) -> list[int]:
