@@ -205,7 +205,8 @@ def markdown(doc: dict[str, Any]) -> str:
             continue
         def num(key: str, fmt: str) -> str:
             return format(r[key], fmt) if r.get(key) is not None else ""
-        system = r["system"] + (" (best)" if r.get("best") else "")
+        batch = r.get("settings", {}).get("batch_size")
+        system = r["system"] + (f" batch {batch}" if batch else "") + (" (best)" if r.get("best") else "")
         lines.append(f"| {r['model']} | {system} | {r.get('backend', '')} | {r.get('dtype', '')} | "
                      f"{r['texts_per_s']:,.1f} | {num('pipeline_efficiency', '.2f')} | {num('x_st_best', '.1f')} | "
                      f"{num('min_cosine_vs_st_best', '.5f')} | {num('load_s', '.1f')} | {r['device']} |")
