@@ -34,7 +34,8 @@ from random_model import make as make_random_model  # noqa: E402
 
 log = logging.getLogger("gpu_check")
 CPU_FLAGS_SHOWN = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
-GOALS = {"e5-small-v2 texts/s on one H100/H200": 160_000, "pipeline efficiency": 0.95, "x sentence-transformers fp16": 10}
+GOALS = {"e5-small-v2 texts/s on one H100/H200": 160_000, "pipeline efficiency": 0.95,
+         "x sentence-transformers fp16": 10}
 STEP_MARGIN_S = 20  # a measurement is not started with less time than this left
 
 

@@ -24,7 +24,8 @@ deps=$repo/.gpu-check
 budget=${GPU_CHECK_SECONDS:-$([ $mode = gpu ] && echo 480 || echo 420)}
 deadline=$(( $(date +%s) + budget ))
 left() { echo $(( deadline - $(date +%s) )); }
-share() { local s=$(( $(left) * $1 / $2 )); echo $(( s > 1 ? s : 1 )); }  # N/D of what is left, >= 1 s (timeout 0 never ends)
+# N/D of the seconds left, at least 1 (`timeout 0` would never end).
+share() { local s=$(( $(left) * $1 / $2 )); echo $(( s > 1 ? s : 1 )); }
 say() { printf 'gpu_check: %s\n' "$*" >&2; }
 export PYTHONUNBUFFERED=1 PYTHONPATH="$repo/python${PYTHONPATH:+:$PYTHONPATH}"
 python=${PYTHON:-python3}
@@ -38,7 +39,8 @@ if [ $mode = gpu ] && compgen -G "$deps/whl/*.whl" >/dev/null; then
 fi
 if [ -d "$deps/data" ]; then export IGNITE_SHARED_DATA=${IGNITE_SHARED_DATA:-$deps/data}; fi
 data=${IGNITE_SHARED_DATA:-$repo/../shared/data}/passages.jsonl.zst
-if [ -d "$deps/models/all-MiniLM-L6-v2" ]; then export IGNITE_TEST_MODEL=${IGNITE_TEST_MODEL:-$deps/models/all-MiniLM-L6-v2}; fi
+minilm=$deps/models/all-MiniLM-L6-v2
+if [ -d "$minilm" ]; then export IGNITE_TEST_MODEL=${IGNITE_TEST_MODEL:-$minilm}; fi
 
 # 1. Build. The sysroot's libraries are found through CMAKE_PREFIX_PATH and at run time through
 #    the module's RPATH (CMake's build-tree default) and LD_LIBRARY_PATH.
@@ -63,7 +65,8 @@ else
   steps+=(--step "build=configured (module already built)")
 fi
 grep -E '^-- Ignite:' "$out/build.log" >&2
-"$python" -c 'import ignite._engine as e, json; print("gpu_check: native module", json.dumps(e.build_info()), e.cuda_devices()["devices"])' >&2
+"$python" -c 'import ignite._engine as e, json
+print("gpu_check: native module", json.dumps(e.build_info()), e.cuda_devices()["devices"])' >&2
 
 # 2. The gpu-marked tests (on a CPU they skip, which is checked too).
 say "pytest -m gpu ($(left) s left)"
