@@ -19,6 +19,7 @@ from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import model_fingerprint
+from ignite.pipeline.batcher import GPU_PAD_MULTIPLE
 from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
 from ignite.pipeline.tokenize import WindowTokenizer
 
@@ -217,7 +218,7 @@ def embed_from_args(args: argparse.Namespace) -> int:
         if not start.done and cfg.output_kind != "dir":
             _remove_outputs(cfg)  # only finishing writes them: any there now are stale
         log.info("resuming %s after %s committed rows", cfg.output, f"{start.rows:,}")
-    pad_multiple = 1 if runner.device == "cpu" else 8
+    pad_multiple = 1 if runner.device == "cpu" else GPU_PAD_MULTIPLE
     index = None
     if args.index is not None:
         index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)

@@ -219,7 +219,8 @@ class _Stages:
             offsets = window.token_offsets
             assert offsets is not None and window.token_ids is not None
             lengths = offsets[ok + 1] - offsets[ok]
-            plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple)
+            plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple,
+                                max_width=self.tokenizer.max_length)
             window.n_batches = len(plan)
             window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
             self.to_write.put(window)
