@@ -18,9 +18,11 @@ struct BatchPlan {
 
 // Plans batches of the records with these token lengths (each >= 0). A batch grows while
 // rows x width <= budget and rows <= max_rows; a record over the budget gets a batch of its own.
-// InvalidArgument on a negative length, pad_multiple < 1 or max_rows < 1.
+// A width rounded up to pad_multiple is capped at max_width (> 0), the backend's longest input:
+// a record of 100 tokens with pad multiple 8 and max_width 100 is padded to 100, not 104.
+// InvalidArgument on a negative length, a length over max_width, pad_multiple < 1 or max_rows < 1.
 BatchPlan plan_batches(const std::int64_t* lengths, std::size_t n, std::int64_t budget, std::int64_t pad_multiple,
-                       std::int64_t max_rows);
+                       std::int64_t max_rows, std::int64_t max_width = 0);
 
 // Writes the tokens of records rows[0, n_rows) (record r is tokens[offsets[r], offsets[r+1]))
 // as row-major [n_rows, width] int32 ids, pad_id past each record's end, and its 0/1 mask.
