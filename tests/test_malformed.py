@@ -16,6 +16,7 @@ import pytest
 import zstandard
 
 from conftest import run_cli
+from ignite.backends.base import Capabilities
 from resumekit import FAST, build_tiny_model, manifest, sentence
 
 
@@ -224,7 +225,7 @@ class _SlottedRunner(_PoisonRunner):
     """A runner with two in-flight slots (as TensorRT has), optionally slow; records how many
     calls overlapped."""
 
-    slots = 2
+    capabilities = Capabilities(slots=2)
 
     def __init__(self, poison: int | None = None, fail_first_calls: int = 0, delay: float = 0.0) -> None:
         super().__init__(poison, fail_first_calls)

@@ -145,11 +145,10 @@ bool IngestPipeline::emit(std::unique_ptr<Window>& w) {
     // Windows in flight are bounded here, so a slow writer holds the reader back.
     std::unique_lock<std::mutex> lock(mutex_);
     while (in_flight_ >= options_.windows_in_flight) {
-      if (cancelled()) return false;
+      if (cancelled() || stop_.load(std::memory_order_acquire)) return false;
       changed_.wait_for(lock, kPoll);
     }
     ++in_flight_;
-    ++windows_read_;
   }
   records_read_.fetch_add(static_cast<std::int64_t>(w->size()), std::memory_order_relaxed);
   return push(read_ring_, w);
@@ -219,8 +218,6 @@ void IngestPipeline::read() {
     if (source.damaged()) window->damage.push_back({file.index, source.damage_line(), source.damage_reason()});
   }
   if (window->size() > 0 || touched) emit(window);
-  const std::lock_guard<std::mutex> lock(mutex_);
-  reading_done_ = true;
 }
 
 void IngestPipeline::tokenize() {
@@ -229,6 +226,7 @@ void IngestPipeline::tokenize() {
     const RingStatus status = read_ring_.pop(w, kPoll);
     if (status == RingStatus::kClosed) return;
     if (status == RingStatus::kTimeout) continue;
+    if (stop_.load(std::memory_order_acquire)) continue;  // not started: dropped, a resume reads it again
     if (options_.probe) options_.probe(Stage::kTokenize, w->index);
     tokenize_window(*w);
     if (!push(tokenized_ring_, w)) return;
@@ -298,6 +296,7 @@ void IngestPipeline::pack() {
     const RingStatus status = tokenized_ring_.pop(w, kPoll);
     if (status == RingStatus::kClosed) return;
     if (status == RingStatus::kTimeout) continue;
+    if (stop_.load(std::memory_order_acquire)) continue;  // as in tokenize()
     if (options_.probe) options_.probe(Stage::kPack, w->index);
     const std::vector<std::int64_t> rows = ok_rows(*w);
     std::vector<std::int64_t> lengths(rows.size());
@@ -394,7 +393,9 @@ std::unique_ptr<Window> IngestPipeline::next_committable(Clock::duration timeout
       changed_.notify_all();  // the reader may be waiting for room
       return w;
     }
-    if (packing_done_ && pending_.empty()) {
+    // Once packing is over every window is registered, so a missing next one was dropped by
+    // stop(): those after it cannot be committed either.
+    if (packing_done_ && it == pending_.end()) {
       finished = true;
       return nullptr;
     }

@@ -6,8 +6,9 @@
 // big file; every record keeps its file index and line.
 //
 // Errors: the first exception of any stage (or fail() from a worker) cancels the run: rings
-// close, stages stop, and next_committable rethrows it. stop() ends reading at the next record
-// and lets the windows already read flow through, so they can be committed.
+// close, stages stop, and next_committable rethrows it. stop() ends reading; windows already
+// being packed flow through and can be committed, those not yet started are dropped (a resume
+// reads them again).
 #pragma once
 
 #include <atomic>
@@ -163,7 +164,7 @@ class IngestPipeline {
   // fail() or cancel() without one.
   std::unique_ptr<Window> next_committable(Clock::duration timeout, bool& finished);
 
-  // Stop reading; what was read still flows through.
+  // Stop reading and starting windows; the windows being packed still flow through.
   void stop();
   // Cancel the run with `error` (the first one is kept); null: a plain cancel.
   void fail(std::exception_ptr error);
@@ -203,9 +204,7 @@ class IngestPipeline {
   std::condition_variable changed_;
   std::map<std::int64_t, std::unique_ptr<Window>> pending_;
   std::int64_t next_commit_;
-  std::int64_t windows_read_ = 0;  // total emitted by the reader
   std::size_t in_flight_ = 0;  // read and not yet taken by the writer
-  bool reading_done_ = false;
   bool packing_done_ = false;
   std::exception_ptr error_;
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ignite.backends import open_backend
+from ignite.backends.base import common_capabilities
 from ignite.config import EmbedConfig, ModelOptions, default_cache_dir
 from ignite.errors import UsageError
 from ignite.hardware import cuda_available, select_gpus, usable_cores
@@ -167,7 +168,7 @@ def embed_from_args(args: argparse.Namespace) -> int:
         if not start.done and cfg.output_kind != "dir":
             _remove_outputs(cfg)  # only finishing writes them: any there now are stale
         log.info("resuming %s after %s committed rows", cfg.output, f"{start.rows:,}")
-    pad_multiple = 1 if runner.device == "cpu" else 8
+    pad_multiple = common_capabilities(runners).pad_multiple  # what every device accepts
     index = None
     if args.index is not None:
         index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ignite.backends.base import BackendUnavailable
+from ignite.backends.base import BackendUnavailable, Capabilities
 from ignite.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ class TorchRunner:
         encoder = build_encoder(spec, pooling, normalize, dim, attn="sdpa")
         self._encoder = encoder.to(device=device, dtype=getattr(torch, _TORCH_DTYPES[dtype]))
         self.dim = int(dim or spec.hidden_size)
+        # On CUDA each padded width is a captured graph: widths of 8 keep them few.
+        self.capabilities = Capabilities(pad_multiple=8 if device.startswith("cuda") else 1)
         self._graphs: dict[int, _Graph] | None = {} if device.startswith("cuda") and cuda_graphs else None
         if device.startswith("cuda"):
             # Fail at start-up, not mid-run, when a full-size batch does not fit (TEI's warm-up).

@@ -11,6 +11,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ignite.backends.base import MAX_ROWS
+
 try:
     from ignite._engine import fill_batch as _native_fill
     from ignite._engine import plan_batches as _native_plan
@@ -18,7 +20,6 @@ except ImportError:  # a build of the native module without the packer, or none 
     _native_fill = _native_plan = None
 
 NATIVE = _native_plan is not None
-MAX_ROWS = 1024
 
 
 def round_up(length: np.ndarray | int, multiple: int) -> np.ndarray | int:
@@ -47,16 +48,20 @@ def _native(native: bool | None) -> bool:
     return NATIVE if native is None else native
 
 
-def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = MAX_ROWS, *,
-                 native: bool | None = None) -> Plan:
+def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = MAX_ROWS,
+                 max_width: int = 0, *, native: bool | None = None) -> Plan:
     """Batches of record indices (into `lengths`), each under `budget` padded tokens and at most
-    `max_rows` rows; a record longer than the budget still gets a batch of its own. `native`
-    None: native when built."""
+    `max_rows` rows; a record longer than the budget still gets a batch of its own. Widths are
+    capped at `max_width` (the backend's longest input; 0: no cap). `native` None: native when built."""
     lengths = np.asarray(lengths, dtype=np.int64)
     if _native(native):
-        return Plan(*_native_plan(lengths, budget, pad_multiple, max_rows))
+        return Plan(*_native_plan(lengths, budget, pad_multiple, max_rows, max_width))
+    if max_width and len(lengths) and int(lengths.max()) > max_width:
+        raise ValueError(f"plan_batches: a record has {int(lengths.max())} tokens, more than max_width {max_width}")
     order = np.argsort(lengths, kind="stable")
     padded = round_up(lengths[order], pad_multiple)
+    if max_width:
+        padded = np.minimum(padded, max_width)
     bounds, i, n = [0], 0, len(order)
     while i < n:
         # Sorted ascending, so a batch's padded length is that of its last row: the sizes
