@@ -226,7 +226,6 @@ void IngestPipeline::tokenize() {
     const RingStatus status = read_ring_.pop(w, kPoll);
     if (status == RingStatus::kClosed) return;
     if (status == RingStatus::kTimeout) continue;
-    if (stop_.load(std::memory_order_acquire)) continue;  // not started: dropped, a resume reads it again
     if (options_.probe) options_.probe(Stage::kTokenize, w->index);
     tokenize_window(*w);
     if (!push(tokenized_ring_, w)) return;
@@ -296,7 +295,14 @@ void IngestPipeline::pack() {
     const RingStatus status = tokenized_ring_.pop(w, kPoll);
     if (status == RingStatus::kClosed) return;
     if (status == RingStatus::kTimeout) continue;
-    if (stop_.load(std::memory_order_acquire)) continue;  // as in tokenize()
+    {
+      // After stop() a window not yet started is dropped (a resume reads it again), unless a
+      // later one has started: that one can only commit after this one. Decided and reserved
+      // under the lock, so two packers cannot both drop what the other needs.
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (stop_.load(std::memory_order_acquire) && w->index > last_started_) continue;
+      last_started_ = std::max(last_started_, w->index);
+    }
     if (options_.probe) options_.probe(Stage::kPack, w->index);
     const std::vector<std::int64_t> rows = ok_rows(*w);
     std::vector<std::int64_t> lengths(rows.size());

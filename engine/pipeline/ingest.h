@@ -6,9 +6,9 @@
 // big file; every record keeps its file index and line.
 //
 // Errors: the first exception of any stage (or fail() from a worker) cancels the run: rings
-// close, stages stop, and next_committable rethrows it. stop() ends reading; windows already
-// being packed flow through and can be committed, those not yet started are dropped (a resume
-// reads them again).
+// close, stages stop, and next_committable rethrows it. stop() ends reading; the windows the
+// packer has started (and any before them) flow through and can be committed, later ones are
+// dropped (a resume reads them again).
 #pragma once
 
 #include <atomic>
@@ -204,6 +204,7 @@ class IngestPipeline {
   std::condition_variable changed_;
   std::map<std::int64_t, std::unique_ptr<Window>> pending_;
   std::int64_t next_commit_;
+  std::int64_t last_started_ = -1;  // the highest window the packer has started
   std::size_t in_flight_ = 0;  // read and not yet taken by the writer
   bool packing_done_ = false;
   std::exception_ptr error_;
