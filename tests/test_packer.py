@@ -49,6 +49,17 @@ def test_plan_edge_cases() -> None:
     _same_plan(np.random.default_rng(1).integers(0, 10**9, 3000), 2 * 10**9, 64, 7)
 
 
+def test_widths_stop_at_the_backends_longest_input() -> None:
+    """A record of max_length tokens with a pad multiple of 8 is padded to max_length, never past
+    it (TensorRT's top profile ends there), natively and in numpy alike."""
+    lengths = np.array([100, 3, 97, 100, 50])
+    for native in (True, False):
+        plan = plan_batches(lengths, 4096, 8, max_width=100, native=native)
+        assert plan.widths.max() == 100 and set(plan.widths.tolist()) <= {8, 56, 100}
+        with pytest.raises(ValueError, match="max_width"):
+            plan_batches(lengths, 4096, 8, max_width=99, native=native)
+
+
 def test_plan_is_stable_and_within_budget() -> None:
     lengths = np.random.default_rng(2).integers(1, 200, 4000)
     plan = plan_batches(lengths, 4096, 8, native=True)
