@@ -197,6 +197,14 @@ class PyPipeline {
   bool finished() const { return finished_; }
   bool batches_finished() const { return batches_finished_; }
   std::size_t buffers_allocated() { return get().buffers_allocated(); }
+  py::dict cpu_seconds() {
+    IngestPipeline& p = get();
+    py::dict out;
+    out["reader"] = p.cpu_seconds(pipeline::Stage::kRead);
+    out["tokenizer"] = p.cpu_seconds(pipeline::Stage::kTokenize);
+    out["packer"] = p.cpu_seconds(pipeline::Stage::kPack);
+    return out;
+  }
 
  private:
   py::object retokenize_;
@@ -344,7 +352,9 @@ void bind_pipeline(py::module_& m) {
       .def("close", &PyPipeline::close, "Cancel and join the threads (the GIL released).")
       .def_property_readonly("finished", &PyPipeline::finished)
       .def_property_readonly("batches_finished", &PyPipeline::batches_finished)
-      .def_property_readonly("buffers_allocated", &PyPipeline::buffers_allocated);
+      .def_property_readonly("buffers_allocated", &PyPipeline::buffers_allocated)
+      .def("cpu_seconds", &PyPipeline::cpu_seconds,
+           "CPU seconds of the reader, tokenizer and packer threads, counted as each ends (final after close()).");
 }
 
 }  // namespace ignite

@@ -1,5 +1,8 @@
 #include "pipeline/ingest.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
@@ -43,6 +46,12 @@ void append_records(Window& w, const reader::RecordWindow& rw, std::size_t lo, s
   w.files.insert(w.files.end(), hi - lo, file);
 }
 
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 std::vector<std::int64_t> ok_rows(const Window& w) {
   std::vector<std::int64_t> rows;
   rows.reserve(w.size());
@@ -81,12 +90,12 @@ IngestPipeline::IngestPipeline(Options options, const Tokenizer& tokenizer)
                           std::to_string(tokenizer.max_length()) + ")");
   }
   try {
-    threads_.emplace_back(&IngestPipeline::run_stage, this, "reader", &IngestPipeline::read);
+    threads_.emplace_back(&IngestPipeline::run_stage, this, Stage::kRead, &IngestPipeline::read);
     for (unsigned i = 0; i < tokenizers_left_.load(); ++i) {
-      threads_.emplace_back(&IngestPipeline::run_stage, this, "tokenizer", &IngestPipeline::tokenize);
+      threads_.emplace_back(&IngestPipeline::run_stage, this, Stage::kTokenize, &IngestPipeline::tokenize);
     }
     for (unsigned i = 0; i < packers_left_.load(); ++i) {
-      threads_.emplace_back(&IngestPipeline::run_stage, this, "packer", &IngestPipeline::pack);
+      threads_.emplace_back(&IngestPipeline::run_stage, this, Stage::kPack, &IngestPipeline::pack);
     }
   } catch (...) {
     fail(nullptr);  // the threads started so far use this object: stop and join them first
@@ -108,16 +117,24 @@ void IngestPipeline::join() {
   }
 }
 
-void IngestPipeline::run_stage(const char* name, void (IngestPipeline::*body)()) {
+double IngestPipeline::cpu_seconds(Stage stage) const {
+  return static_cast<double>(cpu_ns_[static_cast<int>(stage)].load()) / 1e9;
+}
+
+void IngestPipeline::run_stage(Stage stage, void (IngestPipeline::*body)()) {
+  // Named for top, perf and py-spy (15 characters at most).
+  static const char* const kNames[] = {"ignite-reader", "ignite-tokenize", "ignite-packer"};
+  pthread_setname_np(pthread_self(), kNames[static_cast<int>(stage)]);
   try {
     (this->*body)();
   } catch (...) {
     fail(std::current_exception());
   }
+  cpu_ns_[static_cast<int>(stage)].fetch_add(thread_cpu_ns());
   // Hand the end downstream: the last thread of a stage closes its output.
-  if (std::strcmp(name, "reader") == 0) {
+  if (stage == Stage::kRead) {
     read_ring_.close();
-  } else if (std::strcmp(name, "tokenizer") == 0) {
+  } else if (stage == Stage::kTokenize) {
     if (tokenizers_left_.fetch_sub(1) == 1) tokenized_ring_.close();
   } else if (packers_left_.fetch_sub(1) == 1) {
     {

@@ -173,6 +173,9 @@ class IngestPipeline {
   void close();
 
   std::size_t buffers_allocated() const { return pool_.allocated(); }
+  // CPU seconds each stage's threads have used, counted as each thread ends (so final once
+  // close() has joined them).
+  double cpu_seconds(Stage stage) const;
   std::int64_t records_read() const { return records_read_.load(std::memory_order_relaxed); }
 
  private:
@@ -180,7 +183,7 @@ class IngestPipeline {
   void tokenize();
   void pack();
   void tokenize_window(Window& w) const;
-  void run_stage(const char* name, void (IngestPipeline::*body)());
+  void run_stage(Stage stage, void (IngestPipeline::*body)());
   bool emit(std::unique_ptr<Window>& w);
   template <typename T>
   bool push(BlockingRing<T>& ring, T& item);
@@ -198,6 +201,7 @@ class IngestPipeline {
   std::atomic<unsigned> tokenizers_left_;
   std::atomic<unsigned> packers_left_;
   std::atomic<std::int64_t> records_read_{0};
+  std::atomic<std::int64_t> cpu_ns_[3] = {};  // by Stage
 
   // Windows registered by the packer until the writer takes them; all under mutex_.
   std::mutex mutex_;

@@ -103,6 +103,7 @@ class RunStats:
     outputs: list[Path] = field(default_factory=list)
     interrupted: int | None = None  # the signal that stopped the run before its end
     index: dict[str, Any] | None = None  # the finished index's info, with --index
+    native_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of the native stages' threads
 
     @property
     def padding_efficiency(self) -> float:
@@ -526,6 +527,7 @@ def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner],
                 t.join()
         if stages.pipe is not None:
             stages.pipe.close()
+            stats.native_cpu = stages.pipe.cpu_seconds()
         progress.close()
         if stats.interrupted is not None or stages.error is not None:
             sink.close()
