@@ -90,6 +90,12 @@ def _same_run(a: Path, b: Path, columns: tuple[str, ...] = ("row", "id", "file",
         assert meta_a[column] == meta_b[column], column
 
 
+def test_status_codes_agree() -> None:
+    from ignite.pipeline.window import STATUS_NAMES
+
+    assert _engine.STATUS_NAMES == STATUS_NAMES
+
+
 def _generated_inputs(folder: Path) -> list[Path]:
     """JSONL with every kind of bad record, ids missing and of other types, blank lines, long and
     non-Latin texts; a text file; a zstd file; an empty file."""
