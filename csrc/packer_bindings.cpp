@@ -62,7 +62,7 @@ void bind_packer(py::module_& m) {
         py::arg("max_rows") = 1024, py::arg("max_width") = 0,
         "Batches of records by token length: (order int64, bounds int64, widths int64); batch i is "
         "order[bounds[i]:bounds[i+1]] padded to widths[i], rows x width <= budget (a longer record alone). "
-        "Equal lengths keep input order. A width is capped at max_width (0: no cap), the backend's longest input.");
+        "Equal lengths keep input order. max_width > 0: no padding past it.");
   m.def("fill_batch", &fill, py::arg("token_ids"), py::arg("offsets"), py::arg("rows"), py::arg("width"),
         py::arg("pad_id"), py::arg("ids").noconvert(), py::arg("mask").noconvert(),
         "Write records `rows` (of flat token_ids split by offsets) as row-major [len(rows), width] int32 ids "

@@ -54,17 +54,14 @@ BatchPlan plan_batches(const std::int64_t* lengths, std::size_t n, std::int64_t 
     throw InvalidArgument("plan_batches: pad_multiple must be >= 1, not " + std::to_string(pad_multiple));
   }
   if (max_rows < 1) throw InvalidArgument("plan_batches: max_rows must be >= 1, not " + std::to_string(max_rows));
-  BatchPlan plan;
   if (max_width < 0) throw InvalidArgument("plan_batches: max_width must be >= 0, not " + std::to_string(max_width));
+  BatchPlan plan;
   plan.order = sort_by_length(lengths, n);
-  if (max_width > 0 && n > 0 && lengths[plan.order[n - 1]] > max_width) {
-    throw InvalidArgument("plan_batches: a record has " + std::to_string(lengths[plan.order[n - 1]]) +
-                          " tokens, more than max_width " + std::to_string(max_width));
-  }
   plan.bounds.push_back(0);
   auto padded = [&](std::size_t at) {
-    const std::int64_t width = round_up(lengths[plan.order[at]], pad_multiple);
-    return max_width > 0 ? std::min(width, max_width) : width;
+    const std::int64_t length = lengths[plan.order[at]];
+    const std::int64_t rounded = round_up(length, pad_multiple);
+    return max_width > 0 ? std::max(length, std::min(rounded, max_width)) : rounded;
   };
   std::size_t i = 0;
   while (i < n) {

@@ -18,9 +18,10 @@ struct BatchPlan {
 
 // Plans batches of the records with these token lengths (each >= 0). A batch grows while
 // rows x width <= budget and rows <= max_rows; a record over the budget gets a batch of its own.
-// A width rounded up to pad_multiple is capped at max_width (> 0), the backend's longest input:
-// a record of 100 tokens with pad multiple 8 and max_width 100 is padded to 100, not 104.
-// InvalidArgument on a negative length, a length over max_width, pad_multiple < 1 or max_rows < 1.
+// max_width > 0 caps the rounding up to pad_multiple: a batch is never padded past it (the
+// backend's longest shape, i.e. the tokenizer's max length), though a record longer than it keeps
+// its own length. InvalidArgument on a negative length, pad_multiple < 1, max_rows < 1 or
+// max_width < 0.
 BatchPlan plan_batches(const std::int64_t* lengths, std::size_t n, std::int64_t budget, std::int64_t pad_multiple,
                        std::int64_t max_rows, std::int64_t max_width = 0);
 

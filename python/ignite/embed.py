@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import signal
 import sys
@@ -16,7 +17,7 @@ from ignite.errors import UsageError
 from ignite.hardware import cuda_available, select_gpus, usable_cores
 from ignite.io.inputs import expand_inputs
 from ignite.io.manifest import Committed, WorkDir, difference, run_record
-from ignite.io.outputs import output_files, output_kind
+from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import model_fingerprint
 from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
@@ -59,11 +60,8 @@ def model_options(spec: ModelSpec, args: argparse.Namespace) -> ModelOptions:
 def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list]:
     files = expand_inputs(args.input)
     output: Path = args.output
-    kind = output_kind(output)
-    if not output.parent.exists():
-        raise UsageError(f"output folder {output.parent} does not exist; create it first (mkdir -p {output.parent})")
-    if args.errors is not None and not args.errors.parent.exists():
-        raise UsageError(f"--errors folder {args.errors.parent} does not exist; create it first")
+    kind = output_kind(output)  # its folder, and that of --errors, exist: the lock files are in them
+    check_output_path(output, kind, [f.path for f in files])
     model_name = args.model or DEFAULT_MODEL
     spec = load_spec(resolve_model(model_name), model_name)
     options = model_options(spec, args)
@@ -127,6 +125,53 @@ def _plan(cfg: EmbedConfig, work: WorkDir, resume: bool, overwrite: bool) -> str
     return "fresh"
 
 
+def _tunable(cfg: EmbedConfig) -> bool:
+    """A CPU run whose backend or precision is left to Ignite (int8 is never chosen for you)."""
+    return (cfg.backend == "auto" or cfg.dtype == "auto") and cfg.dtype != "int8" and \
+        cfg.backend in ("auto", "openvino", "onnxruntime", "torch")
+
+
+def _measured_cpu_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: WindowTokenizer,
+                         fingerprint: str):  # type: ignore[no-untyped-def]
+    """The runner of the fastest faithful backend/precision pair on this CPU, measured on the
+    first records of the input once per machine and model (then cached); None when the input
+    has no record to measure with."""
+    from ignite.backends import autotune, open_cpu_pair
+    from ignite.io.readers import RecordReader
+
+    pairs, notes = autotune.candidates(cfg.backend, cfg.dtype)
+    key = autotune.cache_key(fingerprint, dataclasses.asdict(cfg.model), cfg.threads, cfg.batch_tokens, pairs)
+
+    def open_pair(backend: str, dtype: str):  # type: ignore[no-untyped-def]
+        return open_cpu_pair(backend, dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, cfg.batch_tokens)
+
+    if (choice := autotune.load(cfg.cache_dir, key)) is not None:
+        log.info("auto: %s %s, as measured before on this machine: %s", choice.backend, choice.dtype, choice.why)
+        return open_pair(choice.backend, choice.dtype)
+    first = next(iter(RecordReader(files[0], cfg.field, None, autotune.SAMPLE_RECORDS).windows()), None)
+    texts = [t for t, s in zip(first.texts, first.status) if s == "ok"] if first is not None else []
+    if not texts:
+        return None
+    token_ids, offsets = tokenizer.encode(texts)
+    batches = autotune.calibration_batches(token_ids, offsets, tokenizer.pad_id, cfg.batch_tokens)
+    choice, runner = autotune.measure(pairs, open_pair, batches, notes)
+    autotune.store(cfg.cache_dir, key, choice)
+    log.info("auto: %s (measured in %.1fs on %d of your records; cached for this machine and model)",
+             choice.why, choice.seconds, len(texts))
+    return runner
+
+
+def _check_still_complete(cfg: EmbedConfig, run: dict) -> None:
+    """A finished output is complete for *these* inputs and options only: refuse to call it so
+    when an input grew, shrank or was rewritten since, or an option differs."""
+    for path in output_files(cfg.output, cfg.output_kind):
+        if path.suffix == ".parquet" and (provenance := read_provenance(path)) is not None:
+            if (why := difference(json.loads(provenance), run)) is not None:
+                raise UsageError(f"{cfg.output} is finished but does not match this run: {why}; "
+                                 f"pass --overwrite to redo it")
+            return
+
+
 def _remove_outputs(cfg: EmbedConfig) -> None:
     for path in output_files(cfg.output, cfg.output_kind):
         path.unlink(missing_ok=True)
@@ -138,10 +183,11 @@ def embed_from_args(args: argparse.Namespace) -> int:
     cfg, spec, files = build_config(args)
     work = WorkDir(cfg.output)
     plan = _plan(cfg, work, args.resume, args.overwrite)
+    run = run_record(cfg, files, model_fingerprint(spec))
     if plan == "complete":
+        _check_still_complete(cfg, run)
         log.info("%s is already complete (no interrupted run to resume); pass --overwrite to redo it", cfg.output)
         return 0
-    run = run_record(cfg, files, model_fingerprint(spec))
     start: Committed | None = None
     if plan == "resume" and (loaded := work.load()) is not None:
         saved, start = loaded
@@ -149,15 +195,19 @@ def embed_from_args(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot resume {cfg.output}: {why}; rerun with the inputs and options of the "
                              f"interrupted run, or pass --overwrite to start over")
     _check_field(files, cfg.field)
-    # One runner (and worker thread) per GPU; on a machine without one, one on the CPU.
-    devices = select_gpus(args.gpus) or [None]
-    runners = [open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, device=device,
-                            batch_tokens=cfg.batch_tokens) for device in devices]
-    runner = runners[0]
     # The model takes the cores; the tokenizer runs between batches on one thread of its own, so
     # they do not fight over a small machine (it tokenizes ~200K records/s per core).
     tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix,
                                 threads=args.tokenizer_threads)
+    # One runner (and worker thread) per GPU; on a machine without one, one on the CPU, chosen by
+    # measurement where --backend or --dtype is auto.
+    devices = select_gpus(args.gpus) or [None]
+    runners = [_measured_cpu_runner(cfg, spec, files, tokenizer, run["options"]["model_fingerprint"])] \
+        if devices == [None] and _tunable(cfg) else []
+    runners = [r for r in runners if r is not None] or [
+        open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, device=device,
+                     batch_tokens=cfg.batch_tokens) for device in devices]
+    runner = runners[0]
     log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; tokenizer %s; %d input file(s)",
              spec.name, cfg.model.pooling, ", normalized" if cfg.model.normalize else "", cfg.model.max_length,
              runner.dim, runner.name, ",".join(r.device for r in runners), runner.dtype, tokenizer.path, len(files))
@@ -219,6 +269,7 @@ def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
     log.info("embedded %s records%s in %.1fs (%s rec/s, padding efficiency %.0f%%)%s -> %s",
              f"{new:,}", resumed, stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
              ", ".join(str(p) for p in stats.outputs))
+    log.info("verified: %s", stats.verified)
     if stats.index is not None:
         recall = stats.index.get("recall") or {}
         log.info("index %s: %s vectors in %d shard(s), recall@10 %s at nprobe %s on %s held-out queries, "

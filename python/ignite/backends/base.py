@@ -10,6 +10,9 @@ from typing import Protocol
 import numpy as np
 
 MAX_ROWS = 1024  # rows of a batch at most, on every backend: the one place this cap lives
+# Widths are rounded up to this on a GPU (tensor-core tiles; a bounded set of shapes for CUDA
+# graphs and TensorRT profiles); on a CPU every width is its own.
+GPU_PAD_MULTIPLE = 8
 
 
 def default_buckets(max_length: int) -> list[int]:

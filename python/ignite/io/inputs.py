@@ -18,6 +18,21 @@ class InputFile:
     format: str  # jsonl | txt | parquet
     compression: str | None  # zstd | gzip | None
     size: int
+    mtime_ns: int = 0
+
+    def change(self) -> str | None:
+        """How the file differs now from when it was listed (size, modification time, gone), in
+        words; None when it looks the same."""
+        try:
+            st = self.path.stat()
+        except OSError as exc:
+            return f"it can no longer be read ({exc.strerror})"
+        if st.st_size != self.size:
+            grew = "grew" if st.st_size > self.size else "shrank"
+            return f"it {grew} from {self.size:,} to {st.st_size:,} bytes"
+        if st.st_mtime_ns != self.mtime_ns:
+            return "it was rewritten (same size, new modification time)"
+        return None
 
 
 def classify(path: Path) -> InputFile:
@@ -31,7 +46,8 @@ def classify(path: Path) -> InputFile:
                          f"rename it to one of {known}")
     if fmt == "parquet" and compression:
         raise InputError(f"{path}: parquet compresses internally; drop the {suffixes[-1]} extension")
-    return InputFile(path=path, format=fmt, compression=compression, size=path.stat().st_size)
+    st = path.stat()
+    return InputFile(path=path, format=fmt, compression=compression, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 def expand_inputs(args: list[str]) -> list[InputFile]:
@@ -47,6 +63,9 @@ def expand_inputs(args: list[str]) -> list[InputFile]:
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise InputError(f"input {arg} is not a regular file ({_kind(path)}); give files, folders or globs "
+                             f"(to read a stream, save it to a file first)")
         elif glob.has_magic(arg):
             matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
             if not matches:
@@ -62,6 +81,18 @@ def expand_inputs(args: list[str]) -> list[InputFile]:
             seen.add(key)
             result.append(classify(path))
     return result
+
+
+def _kind(path: Path) -> str:
+    if path.is_fifo():
+        return "a FIFO"
+    if path.is_char_device():
+        return "a character device"
+    if path.is_block_device():
+        return "a block device"
+    if path.is_socket():
+        return "a socket"
+    return "not a file or folder"
 
 
 def _known(path: Path) -> bool:

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ignite.backends.base import MAX_ROWS
+from ignite.backends.base import GPU_PAD_MULTIPLE, MAX_ROWS  # noqa: F401 - GPU_PAD_MULTIPLE re-exported
 
 try:
     from ignite._engine import fill_batch as _native_fill
@@ -24,6 +24,13 @@ NATIVE = _native_plan is not None
 
 def round_up(length: np.ndarray | int, multiple: int) -> np.ndarray | int:
     return -(-length // multiple) * multiple
+
+
+def padded_width(length: np.ndarray | int, multiple: int, max_width: int = 0) -> np.ndarray | int:
+    """`length` rounded up to `multiple`, but never past `max_width` (when > 0: the backend's longest
+    shape) unless the length itself is longer."""
+    rounded = round_up(length, multiple)
+    return np.maximum(length, np.minimum(rounded, max_width)) if max_width > 0 else rounded
 
 
 @dataclass(frozen=True)
@@ -52,16 +59,16 @@ def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_ro
                  max_width: int = 0, *, native: bool | None = None) -> Plan:
     """Batches of record indices (into `lengths`), each under `budget` padded tokens and at most
     `max_rows` rows; a record longer than the budget still gets a batch of its own. Widths are
-    capped at `max_width` (the backend's longest input; 0: no cap). `native` None: native when built."""
+    rounded up to `pad_multiple` but never past `max_width` (> 0; a GPU engine's longest profile is
+    the max length, so a 100-token record of --max-length 100 must not become 104). `native` None:
+    native when built."""
     lengths = np.asarray(lengths, dtype=np.int64)
+    if max_width < 0:
+        raise ValueError(f"plan_batches: max_width must be >= 0, not {max_width}")
     if _native(native):
         return Plan(*_native_plan(lengths, budget, pad_multiple, max_rows, max_width))
-    if max_width and len(lengths) and int(lengths.max()) > max_width:
-        raise ValueError(f"plan_batches: a record has {int(lengths.max())} tokens, more than max_width {max_width}")
     order = np.argsort(lengths, kind="stable")
-    padded = round_up(lengths[order], pad_multiple)
-    if max_width:
-        padded = np.minimum(padded, max_width)
+    padded = padded_width(lengths[order], pad_multiple, max_width)
     bounds, i, n = [0], 0, len(order)
     while i < n:
         # Sorted ascending, so a batch's padded length is that of its last row: the sizes
@@ -78,7 +85,8 @@ def fill_batch(token_ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, pad
                pad_id: int = 0, *, width: int | None = None, out: Buffers | None = None,
                native: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Padded [len(rows), width] int32 ids and mask for the given records of a flat token array.
-    `width`: the plan's (default: the longest row rounded up to pad_multiple). `out`: buffers from
+    `width`: the plan's (default: the longest row rounded up to pad_multiple, as plan_batches
+    does without max_width). `out`: buffers from
     a BufferPool, which the returned arrays are views of; fresh arrays otherwise."""
     if width is None:
         lens = offsets[rows + 1] - offsets[rows]

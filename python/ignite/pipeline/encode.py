@@ -17,7 +17,8 @@ def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, ba
     flat, offsets = tokenizer.encode(texts)
     caps = capabilities(runner)
     pad_multiple = max(pad_multiple, caps.pad_multiple)
-    plan = plan_batches(np.diff(offsets), batch_tokens, pad_multiple, caps.max_rows, caps.max_length)
+    plan = plan_batches(np.diff(offsets), batch_tokens, pad_multiple, caps.max_rows,
+                        caps.max_length or tokenizer.max_length)
     for rows, width in zip(plan, plan.widths.tolist()):
         ids, mask = fill_batch(flat, offsets, rows, pad_multiple, tokenizer.pad_id, width=width)
         out[rows] = runner.run(ids, mask)

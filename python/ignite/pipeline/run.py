@@ -29,12 +29,13 @@ import orjson
 
 from ignite.backends.base import Runner, capabilities, common_capabilities
 from ignite.config import EmbedConfig
-from ignite.errors import IgniteError, OutputError, TooManyErrors
+from ignite.errors import IgniteError, InputChanged, OutputError, TooManyErrors, VerificationError
 from ignite.hardware import usable_cores
 from ignite.io.inputs import InputFile
 from ignite.io.manifest import Committed, WorkDir
-from ignite.io.outputs import Sink, open_sink
+from ignite.io.outputs import Sink, ids_path, open_sink
 from ignite.io.readers import MAX_LINE_BYTES, READ_CHUNK, DamagedInput, RecordReader, use_native_reader
+from ignite.io.verify import verify_finished
 from ignite.pipeline.batcher import BufferPool, fill_batch, plan_batches
 from ignite.pipeline.channel import POLL_SECONDS, Cancelled, Channel
 from ignite.pipeline.tokenize import WindowTokenizer
@@ -103,6 +104,7 @@ class RunStats:
     outputs: list[Path] = field(default_factory=list)
     interrupted: int | None = None  # the signal that stopped the run before its end
     index: dict[str, Any] | None = None  # the finished index's info, with --index
+    verified: str = ""  # what the finished files were checked to hold, in words
     native_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of the native stages' threads
 
     @property
@@ -197,8 +199,8 @@ class _Stages:
         threads = tok.threads or usable_cores()
         self.pipe = IngestPipeline(
             inputs, tok.native, self.dim, field=cfg.field, id_field=cfg.id_field, window_records=cfg.window_records,
-            budget=cfg.batch_tokens, max_rows=self.limits.max_rows, max_width=self.limits.max_length,
-            pad_multiple=self.pad_multiple, prefix=tok.prefix, tokenizer_threads=threads, first_window=s.windows,
+            budget=cfg.batch_tokens, max_rows=self.limits.max_rows,
+            max_width=self.limits.max_length or tok.max_length, pad_multiple=self.pad_multiple, prefix=tok.prefix, tokenizer_threads=threads, first_window=s.windows,
             first_row=s.rows, windows_in_flight=threads + 3, retokenize=tok.reference_encode, read_chunk=READ_CHUNK,
             max_line_bytes=MAX_LINE_BYTES)
 
@@ -263,7 +265,7 @@ class _Stages:
             assert offsets is not None and window.token_ids is not None
             lengths = offsets[ok + 1] - offsets[ok]
             plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple, self.limits.max_rows,
-                                self.limits.max_length)
+                                self.limits.max_length or self.tokenizer.max_length)
             window.n_batches = len(plan)
             window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
             self.to_write.put(window)
@@ -459,15 +461,39 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
         sink.close()
     stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
     if stats.interrupted is None:
+        for item in files:  # an input finished early may have changed since
+            check_unchanged(item)
         stop.phase = "finishing"
-        with _writing(cfg.output):
-            stats.outputs = sink.finish()
+        try:
+            with _writing(cfg.output):
+                stats.outputs = sink.finish()
+                stats.verified = _verify(cfg, start, runners[0].dim)
+        except VerificationError as exc:
+            raise VerificationError(f"{exc}: the output is not finished and its work folder {work.path} is kept; "
+                                    f"rerun with --resume, or with --overwrite if that fails again") from None
         if index is not None:
             with _writing(index.folder):
                 stats.index = index.finish()
         work.remove()
     stats.seconds = time.perf_counter() - begin
     return stats
+
+
+def _verify(cfg: EmbedConfig, state: Committed, dim: int) -> str:
+    """Count what the finished files hold against the commit and its status counts; what was
+    verified, for the summary. Raises VerificationError: the run must not exit 0 then."""
+    counted = sum(state.statuses.values())
+    if counted != state.rows:
+        raise VerificationError(f"the run committed {state.rows:,} rows but accounted for {counted:,} records")
+    ids = ids_path(cfg.output) if cfg.output_kind == "npy" else None
+    return verify_finished(cfg.output_kind, cfg.output, ids, state.rows, dim, cfg.output_dtype)
+
+
+def check_unchanged(item: InputFile) -> None:
+    """Raise InputChanged when `item` is not the file the run listed (appended to, cut, rewritten)."""
+    if (how := item.change()) is not None:
+        raise InputChanged(f"input {item.path} changed while it was read: {how}; the output would not match it, "
+                           f"so it is not finished. Rerun with --overwrite once the input is final")
 
 
 def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
@@ -549,12 +575,13 @@ class _Writer:
         self.stages, self.sink, self.work, self.state, self.stats = stages, sink, work, state, stats
         self.index = index
         self.cfg = stages.cfg
-        self.names, self.errors_file, self.progress = names, errors_file, progress
+        self.names, self.errors_file, self.progress, self.files = names, errors_file, progress, files
         self.done_bytes = [0] * (len(files) + 1)  # bytes of all files before file i
         for i, f in enumerate(files):
             self.done_bytes[i + 1] = self.done_bytes[i] + f.size
         self.uncommitted_rows = 0
         self.last_commit = time.monotonic()
+        self.checked_files = state.file  # files before the commit resumed from were checked by --resume
 
     def loop(self) -> None:
         pending: dict[int, Window] = {}
@@ -620,6 +647,11 @@ class _Writer:
         for file, line, reason in window.extra.get("damages", ()):  # type: ignore[attr-defined]
             log.error("%s", DamagedInput(self.names[file], line, reason))
             s.damaged.append([file, line, reason])
+        # Files read to their end must still be the files that were listed, before this commits.
+        read_upto = s.file + 1 if s.file_done else s.file
+        for item in self.files[self.checked_files:read_upto]:
+            check_unchanged(item)
+        self.checked_files = max(self.checked_files, read_upto)
         self.progress.update(self.stats.records, self.done_bytes[end_file] + window.end_offset)
         self.uncommitted_rows += len(window)
         over = self.cfg.max_errors is not None and self.stats.failed > self.cfg.max_errors
