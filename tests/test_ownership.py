@@ -130,10 +130,18 @@ def test_wait_takes_the_lock_after_the_holder(tmp_path: Path, tiny_model: Path, 
     log = tmp_path / "holder.log"
     holder = start_cli(args, cache_dir, log)
     assert wait_for_pipeline(holder, log), log.read_text()
-    waiter = run_cli(*args, "--resume", "--wait", cache_dir=cache_dir)
+    # Held still while the waiter starts, however fast the run: it must find the lock taken.
+    holder.send_signal(signal.SIGSTOP)
+    waiter_log = tmp_path / "waiter.log"
+    waiter = start_cli([*args, "--resume", "--wait"], cache_dir, waiter_log)
+    deadline = time.monotonic() + 120
+    while "waiting for it to end" not in waiter_log.read_text():
+        assert waiter.poll() is None and time.monotonic() < deadline, waiter_log.read_text()
+        time.sleep(0.01)
+    holder.send_signal(signal.SIGCONT)
     assert holder.wait() == 0, log.read_text()
-    assert waiter.returncode == 0, waiter.stderr
-    assert "waiting for it to end" in waiter.stderr and "already complete" in waiter.stderr, waiter.stderr
+    assert waiter.wait(timeout=120) == 0, waiter_log.read_text()
+    assert "already complete" in waiter_log.read_text(), waiter_log.read_text()
     assert np.load(out).shape == (3000, 32)
 
 

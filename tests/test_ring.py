@@ -2,9 +2,12 @@
 blocked, Ctrl-C reaching a blocked call, and many threads seeing every item exactly once."""
 from __future__ import annotations
 
+import linecache
 import signal
+import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -68,6 +71,20 @@ def test_close_drains_then_raises() -> None:
         ring.try_pop()
 
 
+def _inside(thread: threading.Thread, function: str, stop: threading.Event | None = None) -> None:
+    """Wait until `thread` runs a line of `function` that calls into the ring (its frame is there:
+    the call has begun), or `stop` is set."""
+    while stop is None or not stop.is_set():
+        frame = sys._current_frames().get(thread.ident or -1)
+        if frame is not None and frame.f_code.co_name == function and "ring.pop" in _line(frame):
+            return
+        time.sleep(0.001)
+
+
+def _line(frame: types.FrameType) -> str:
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+
+
 def test_close_wakes_a_blocked_pop() -> None:
     ring = Ring(2)
     outcome: list[str] = []
@@ -80,61 +97,69 @@ def test_close_wakes_a_blocked_pop() -> None:
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    time.sleep(0.1)
+    _inside(waiter, "wait")
     ring.close()
-    waiter.join(2.0)
+    waiter.join(10.0)
     assert outcome == ["closed"]
 
 
 def test_blocked_pop_releases_the_gil() -> None:
+    """The waiter sits in pop(); this thread still runs Python and pushes the item it gets. Had
+    pop() kept the GIL, this thread would run again only once pop() timed out (None)."""
     ring = Ring(2)
     got: list[int | None] = []
-    entered = threading.Event()
 
     def wait() -> None:
-        entered.set()
-        got.append(ring.pop(5.0))
+        got.append(ring.pop(30.0))
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    entered.wait()
-    time.sleep(0.05)  # let it reach the native wait
-    # Pure-Python work while the other thread sits in pop(). Had pop() kept the GIL, this thread
-    # could not run until pop() returned, and the waiter would be finished by now.
-    spins = 0
-    deadline = time.perf_counter() + 0.2
-    while time.perf_counter() < deadline:
-        spins += 1
+    _inside(waiter, "wait")
     assert waiter.is_alive() and not got
     ring.push(7)
-    waiter.join(2.0)
-    assert got == [7] and spins > 1000
+    waiter.join(30.0)
+    assert got == [7]
 
 
 class _Interrupted(Exception):
     pass
 
 
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise _Interrupted
-
-
 def test_ctrl_c_reaches_a_blocked_pop() -> None:
-    # The same path as Ctrl-C (SIGINT -> PyErr_CheckSignals -> Python handler), with a handler
-    # that raises our own exception so a failure cannot abort the whole pytest session.
-    previous = signal.signal(signal.SIGINT, _raise_interrupted)
+    """The same path as Ctrl-C (SIGINT -> PyErr_CheckSignals -> Python handler), with a handler
+    that raises our own exception so a failure cannot abort the whole pytest session. A helper
+    sends SIGINT once pop() has begun and pushes an item only after the handler ran: the handler
+    must run inside pop(), while nothing was pushed. Without the signal checks inside pop() it
+    would run only after pop() returned the item."""
     ring = Ring(2)
-    timer = threading.Timer(0.1, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
-    start = time.perf_counter()
-    timer.start()
+    handled = threading.Event()
+    seen: list[bool] = []  # at the handler: had the helper pushed yet?
+    pushed = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append(pushed.is_set())
+        handled.set()
+        raise _Interrupted
+
+    main = threading.main_thread()
+
+    def helper() -> None:
+        _inside(main, "test_ctrl_c_reaches_a_blocked_pop")
+        signal.pthread_kill(main.ident, signal.SIGINT)  # type: ignore[arg-type]
+        handled.wait(10.0)
+        pushed.set()
+        ring.push(1)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    thread = threading.Thread(target=helper)
     try:
+        thread.start()
         with pytest.raises(_Interrupted):
-            ring.pop(3.0)
+            ring.pop(60.0)
     finally:
-        timer.cancel()
+        thread.join()
         signal.signal(signal.SIGINT, previous)
-    # Without the signal checks inside pop() the handler would run only after 3 s.
-    assert time.perf_counter() - start < 1.0
+    assert seen == [False]
 
 
 def test_two_producers_two_consumers_see_every_item_once() -> None:

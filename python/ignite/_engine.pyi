@@ -1,7 +1,7 @@
 """Type stubs for the native module ignite._engine (built from csrc/ by CMake)."""
 
 import numpy as np
-from typing import TypedDict
+from typing import Callable, TypedDict
 
 class EngineError(RuntimeError):
     """Base of the errors raised by the native engine."""
@@ -155,3 +155,65 @@ class TrtSession:
         """Queue a batch on a free slot (waiting for one); returns the slot for wait()."""
     def wait(self, slot: int) -> np.ndarray:
         """The [rows, dim] float32 output of the batch on `slot`; frees the slot."""
+
+
+STATUS_NAMES: tuple[str, ...]
+"""Record status names by uint8 code: READER_STATUS_NAMES, then backend_error (native reader builds)."""
+
+class IngestBatch:
+    """Rows of one window, padded; views of pooled buffers, lent back once the batch and its arrays
+    are gone. Python may set attributes on it (the pipeline sets `tried`)."""
+
+    input_ids: np.ndarray  # int32 [rows, width]
+    attention_mask: np.ndarray  # int32 [rows, width]
+    rows: np.ndarray  # int64 rows of the window
+    window: int
+    real_tokens: int
+    def __len__(self) -> int: ...
+
+class IngestWindow:
+    """A complete window, in input order, spanning files; its arrays are views of native buffers."""
+
+    index: int
+    start_row: int
+    embeddings: np.ndarray  # float32 [n, dim]
+    files: np.ndarray  # int32
+    lines: np.ndarray  # int64
+    status: np.ndarray  # uint8 codes (STATUS_NAMES)
+    id_bytes: np.ndarray  # uint8
+    id_offsets: np.ndarray  # int64, n+1
+    has_id: np.ndarray  # uint8
+    end_file: int
+    end_line: int
+    end_records: int
+    end_offset: int
+    end_done: bool
+    batches: int
+    real_tokens: int
+    padded_tokens: int
+    damage: list[tuple[int, int, str]]
+    def __len__(self) -> int: ...
+
+class IngestPipeline:
+    """Reader, tokenizer pool and packer in native threads (native reader builds only)."""
+
+    def __init__(self, files: list[tuple[str, str, str, int, int, int]], tokenizer: WordPieceTokenizer, dim: int,
+                 field: str = "text", id_field: str | None = None, window_records: int = 65536,
+                 budget: int = 65536, max_rows: int = 1024, max_width: int = 0, pad_multiple: int = 1,
+                 prefix: str = "", tokenizer_threads: int = 1, packer_threads: int = 1, first_window: int = 0,
+                 first_row: int = 0, windows_in_flight: int = 8, batch_ring: int = 16,
+                 retokenize: Callable[[list[str]], tuple[np.ndarray, np.ndarray]] | None = None,
+                 read_chunk: int = 1 << 20, max_line_bytes: int = 64 << 20) -> None: ...
+    def next_batch(self, timeout: float = 0.1) -> IngestBatch | None: ...
+    def complete(self, batch: IngestBatch, embeddings: np.ndarray, failed: np.ndarray | None = None) -> None: ...
+    def next_committable_window(self, timeout: float = 0.1) -> IngestWindow | None: ...
+    def stop(self) -> None: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+    def cpu_seconds(self) -> dict[str, float]: ...
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def batches_finished(self) -> bool: ...
+    @property
+    def buffers_allocated(self) -> int: ...

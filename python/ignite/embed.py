@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ignite.backends import open_backend
+from ignite.backends.base import common_capabilities
 from ignite.config import EmbedConfig, ModelOptions, default_cache_dir
 from ignite.errors import UsageError
 from ignite.hardware import cuda_available, select_gpus, usable_cores
@@ -19,7 +20,6 @@ from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import model_fingerprint
-from ignite.pipeline.batcher import GPU_PAD_MULTIPLE
 from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
 from ignite.pipeline.tokenize import WindowTokenizer
 
@@ -218,7 +218,7 @@ def embed_from_args(args: argparse.Namespace) -> int:
         if not start.done and cfg.output_kind != "dir":
             _remove_outputs(cfg)  # only finishing writes them: any there now are stale
         log.info("resuming %s after %s committed rows", cfg.output, f"{start.rows:,}")
-    pad_multiple = 1 if runner.device == "cpu" else GPU_PAD_MULTIPLE
+    pad_multiple = common_capabilities(runners).pad_multiple  # what every device accepts
     index = None
     if args.index is not None:
         index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)

@@ -1,10 +1,54 @@
 """The one interface every backend implements (TEI's shape): a runner takes a padded batch of
-int32 ids and mask and returns pooled float32 embeddings. Batching policy never lives here."""
+int32 ids and mask and returns pooled float32 embeddings, and declares what it accepts
+(Capabilities), which the packer obeys. Batching policy never lives here."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+MAX_ROWS = 1024  # rows of a batch at most, on every backend: the one place this cap lives
+# Widths are rounded up to this on a GPU (tensor-core tiles; a bounded set of shapes for CUDA
+# graphs and TensorRT profiles); on a CPU every width is its own.
+GPU_PAD_MULTIPLE = 8
+
+
+def default_buckets(max_length: int) -> list[int]:
+    """Sequence-length bucket bounds (TensorRT profiles): powers of two from 32 below
+    max_length, then max_length."""
+    buckets, bound = [], 32
+    while bound < max_length:
+        buckets.append(bound)
+        bound *= 2
+    return buckets + [max_length]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a runner accepts. The packer never makes a batch with more than `max_rows` rows or
+    wider than `max_length` tokens (0: any width), and pads widths to `pad_multiple` (capped at
+    max_length); the pipeline runs `slots` batches on it at once, one worker thread each."""
+
+    max_rows: int = MAX_ROWS
+    max_length: int = 0
+    pad_multiple: int = 1
+    slots: int = 1
+
+
+def capabilities(runner: object) -> Capabilities:
+    """The runner's declaration; a runner that declares nothing accepts the defaults."""
+    caps = getattr(runner, "capabilities", None)
+    return caps if isinstance(caps, Capabilities) else Capabilities()
+
+
+def common_capabilities(runners: Sequence[object]) -> Capabilities:
+    """What every one of `runners` accepts: batches go to whichever device is free."""
+    caps = [capabilities(r) for r in runners]
+    widths = [c.max_length for c in caps if c.max_length]
+    return Capabilities(max_rows=min(c.max_rows for c in caps), max_length=min(widths) if widths else 0,
+                        pad_multiple=max(c.pad_multiple for c in caps), slots=1)
 
 
 class Runner(Protocol):

@@ -8,7 +8,7 @@ import queue
 
 import numpy as np
 
-from ignite.backends.base import BackendUnavailable
+from ignite.backends.base import BackendUnavailable, Capabilities
 
 _PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 MAX_STREAMS = 4  # batches in flight at once, each holding its buffers
@@ -39,6 +39,7 @@ class OpenVinoRunner:
             "INFERENCE_NUM_THREADS": threads,
         })
         self.slots = max(1, min(MAX_STREAMS, int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))
+        self.capabilities = Capabilities(slots=self.slots)
         self._requests: queue.SimpleQueue = queue.SimpleQueue()  # one idle request per free slot
         for _ in range(self.slots):
             self._requests.put(self._model.create_infer_request())

@@ -14,19 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ignite.backends.base import BackendUnavailable
+from ignite.backends.base import GPU_PAD_MULTIPLE, MAX_ROWS, BackendUnavailable, Capabilities, default_buckets
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-MAX_ROWS = 1024  # the batcher's row cap (ignite.pipeline.batcher.MAX_ROWS)
-
-
-def default_buckets(max_length: int) -> list[int]:
-    """Sequence-length bucket bounds: powers of two from 32 below max_length, then max_length."""
-    buckets, bound = [], 32
-    while bound < max_length:
-        buckets.append(bound)
-        bound *= 2
-    return buckets + [max_length]
 
 
 def native_engine() -> Any:
@@ -101,6 +91,9 @@ class TensorRTRunner:
         self.dim = int(self._session.dim)
         self.engine_path = Path(self._session.engine_path)
         self.engine_built = bool(self._session.built)
+        # Its engine's profiles end at max_length and max_rows; tensor cores want widths of 8.
+        self.capabilities = Capabilities(max_rows=int(max_rows), max_length=int(max_length),
+                                         pad_multiple=GPU_PAD_MULTIPLE, slots=int(self._session.slots))
 
     def _warm_up(self, batch_tokens: int) -> None:
         """A full batch at the top of every bucket on every slot: each execution context runs once

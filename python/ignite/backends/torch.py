@@ -12,9 +12,8 @@ import logging
 
 import numpy as np
 
-from ignite.backends.base import BackendUnavailable
+from ignite.backends.base import GPU_PAD_MULTIPLE, MAX_ROWS, BackendUnavailable, Capabilities
 from ignite.models.spec import ModelSpec
-from ignite.pipeline.batcher import GPU_PAD_MULTIPLE, MAX_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +61,11 @@ class TorchRunner:
             except RuntimeError as exc:  # a CUDA error, or a model whose forward pass cannot be captured
                 raise BackendUnavailable(f"torch cannot run this model on {device}: "
                                          f"{' '.join(str(exc).split())[:300]}") from None
+        # On CUDA every padded width up to the max length is a captured graph, two slots a device.
+        on_gpu = self._cuda is not None
+        self.capabilities = Capabilities(max_length=int(max_length or spec.max_length) if on_gpu else 0,
+                                         pad_multiple=GPU_PAD_MULTIPLE if on_gpu else 1,
+                                         slots=CUDA_SLOTS if on_gpu else 1)
 
     @property
     def graph_widths(self) -> list[int]:

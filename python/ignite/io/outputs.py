@@ -23,7 +23,7 @@ from ignite.errors import OutputError, UsageError
 from ignite.io.manifest import RUN_FILE, Committed
 from ignite.io.npy import HEADER_BYTES, NpyAppender, fsync_dir, write_final_header
 from ignite.io.verify import SHARD_NAME, expect_rows, npy_rows, parquet_rows
-from ignite.pipeline.window import Window
+from ignite.pipeline.window import ArenaIds, Window
 
 OUTPUT_KINDS = ("npy", "parquet", "dir")
 ROW_GROUP_ROWS = 1 << 16  # metadata of small windows is gathered into row groups of this size
@@ -92,17 +92,26 @@ def _meta_schema(string_ids: bool) -> pa.Schema:
 
 def _ids(window: Window, lo: int, hi: int, string_ids: bool) -> pa.Array:
     if string_ids:
+        if isinstance(window.ids, ArenaIds):
+            return window.ids.arrow(lo, hi)
         return pa.array(window.ids[lo:hi], pa.string())
     return pa.array(np.arange(window.start_row + lo, window.start_row + hi, dtype=np.int64))
 
 
+def _files(window: Window, files: list[str], lo: int, hi: int) -> pa.DictionaryArray:
+    if window.files is None:
+        return pa.DictionaryArray.from_arrays(pa.array(np.full(hi - lo, 0, np.int32)),
+                                              pa.array([files[window.file_index]]))
+    used, index = np.unique(window.files[lo:hi], return_inverse=True)
+    return pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32)), pa.array([files[f] for f in used.tolist()]))
+
+
 def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, hi: int | None = None) -> pa.Table:
     hi = len(window) if hi is None else hi
-    n = hi - lo
     return pa.table({
         "row": pa.array(np.arange(window.start_row + lo, window.start_row + hi, dtype=np.int64)),
         "id": _ids(window, lo, hi, string_ids),
-        "file": pa.DictionaryArray.from_arrays(pa.array(np.full(n, 0, np.int32)), pa.array([files[window.file_index]])),
+        "file": _files(window, files, lo, hi),
         "line": pa.array(window.lines[lo:hi]),
         "status": pa.array(window.status[lo:hi], pa.string()).dictionary_encode(),
     }, schema=_meta_schema(string_ids))

@@ -11,6 +11,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ignite.backends.base import GPU_PAD_MULTIPLE, MAX_ROWS  # noqa: F401 - GPU_PAD_MULTIPLE re-exported
+
 try:
     from ignite._engine import fill_batch as _native_fill
     from ignite._engine import plan_batches as _native_plan
@@ -18,10 +20,6 @@ except ImportError:  # a build of the native module without the packer, or none 
     _native_fill = _native_plan = None
 
 NATIVE = _native_plan is not None
-MAX_ROWS = 1024
-# Widths are rounded up to this on a GPU (tensor-core tiles; a bounded set of shapes for CUDA
-# graphs and TensorRT profiles); on a CPU every width is its own.
-GPU_PAD_MULTIPLE = 8
 
 
 def round_up(length: np.ndarray | int, multiple: int) -> np.ndarray | int:

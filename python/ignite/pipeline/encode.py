@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ignite.backends.base import Runner
+from ignite.backends.base import Runner, capabilities
 from ignite.pipeline.batcher import fill_batch, plan_batches
 from ignite.pipeline.tokenize import WindowTokenizer
 
@@ -15,7 +15,10 @@ def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, ba
     if not texts:
         return out
     flat, offsets = tokenizer.encode(texts)
-    plan = plan_batches(np.diff(offsets), batch_tokens, pad_multiple, max_width=tokenizer.max_length)
+    caps = capabilities(runner)
+    pad_multiple = max(pad_multiple, caps.pad_multiple)
+    plan = plan_batches(np.diff(offsets), batch_tokens, pad_multiple, caps.max_rows,
+                        caps.max_length or tokenizer.max_length)
     for rows, width in zip(plan, plan.widths.tolist()):
         ids, mask = fill_batch(flat, offsets, rows, pad_multiple, tokenizer.pad_id, width=width)
         out[rows] = runner.run(ids, mask)

@@ -1,7 +1,14 @@
-"""Run the stages as threads joined by bounded channels. The writer runs on the calling thread,
-restores input order and commits whole windows (see io/manifest.py for what a commit records).
-The first exception in any stage cancels the run and is re-raised here; a SIGINT/SIGTERM stops
-reading, lets the windows in flight commit, and returns."""
+"""Run the stages and commit whole windows in input order on the calling thread (see
+io/manifest.py for what a commit records). The first exception in any stage cancels the run and
+is re-raised here; a SIGINT/SIGTERM stops reading, lets the windows in flight commit, and returns.
+
+Two ingest paths feed the same workers and writer:
+- native (JSONL and text inputs, native reader and WordPiece tokenizer): ignite._engine's
+  IngestPipeline reads, tokenizes (a pool of threads) and packs in C++, with windows that span
+  files; workers take batches with next_batch() and scatter their embeddings with complete(),
+  and the writer is called once per complete window.
+- Python (Parquet inputs, HF tokenizers, IGNITE_READER=python or IGNITE_PIPELINE=python):
+  reader and tokenizer/packer threads joined by channels, one file per window."""
 from __future__ import annotations
 
 import collections
@@ -20,18 +27,19 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 import orjson
 
-from ignite.backends.base import Runner
+from ignite.backends.base import Runner, capabilities, common_capabilities
 from ignite.config import EmbedConfig
 from ignite.errors import IgniteError, InputChanged, OutputError, TooManyErrors, VerificationError
+from ignite.hardware import usable_cores
 from ignite.io.inputs import InputFile
 from ignite.io.manifest import Committed, WorkDir
 from ignite.io.outputs import Sink, ids_path, open_sink
-from ignite.io.readers import DamagedInput, RecordReader
+from ignite.io.readers import MAX_LINE_BYTES, READ_CHUNK, DamagedInput, RecordReader, use_native_reader
 from ignite.io.verify import verify_finished
 from ignite.pipeline.batcher import BufferPool, fill_batch, plan_batches
-from ignite.pipeline.channel import Cancelled, Channel
+from ignite.pipeline.channel import POLL_SECONDS, Cancelled, Channel
 from ignite.pipeline.tokenize import WindowTokenizer
-from ignite.pipeline.window import OK, Batch, Window
+from ignite.pipeline.window import BACKEND_ERROR, OK, STATUS_NAMES, ArenaIds, Batch, Window
 from ignite.progress import Progress
 
 if TYPE_CHECKING:
@@ -41,7 +49,6 @@ log = logging.getLogger(__name__)
 
 WARN_FIRST = 10  # bad records named one by one in the log; the rest are counted
 COMMIT_SECONDS = 1.0  # a window shorter than --window-records (a file's end) commits at most this often
-BACKEND_ERROR = "backend_error"
 BROKEN_BACKEND_STREAK = 3  # batches in a row with no record embedded: the backend is broken, not the data
 
 
@@ -98,6 +105,7 @@ class RunStats:
     interrupted: int | None = None  # the signal that stopped the run before its end
     index: dict[str, Any] | None = None  # the finished index's info, with --index
     verified: str = ""  # what the finished files were checked to hold, in words
+    native_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of the native stages' threads
 
     @property
     def padding_efficiency(self) -> float:
@@ -137,21 +145,40 @@ class _HandedOff(Exception):
     """The batch failed here and went to another device."""
 
 
+def native_ingest_refusal(files: list[InputFile], tokenizer: WindowTokenizer) -> str | None:
+    """Why this run cannot take the native ingest pipeline; None when it can."""
+    if os.environ.get("IGNITE_PIPELINE", "").lower() == "python":
+        return "IGNITE_PIPELINE=python"
+    if not use_native_reader():
+        return "the native reader is off (IGNITE_READER=python) or not built"
+    from ignite import _engine
+
+    if not hasattr(_engine, "IngestPipeline"):
+        return "ignite._engine has no IngestPipeline"
+    if tokenizer.native is None:
+        return f"the tokenizer is not native WordPiece ({tokenizer.native_refusal})"
+    if any(f.format == "parquet" for f in files):
+        return "Parquet inputs are read by pyarrow"
+    return None
+
+
 class _Stages:
     def __init__(self, cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
-                 pad_multiple: int, start: Committed, stop: threading.Event) -> None:
+                 pad_multiple: int | None, start: Committed, stop: threading.Event) -> None:
         self.cfg, self.files, self.runners, self.tokenizer = cfg, files, runners, tokenizer
         self.dim = runners[0].dim
+        # What every device accepts: batches go to whichever is free.
+        self.limits = common_capabilities(runners)
         # A runner with several in-flight slots (TensorRT: copy in, compute and copy out of
         # consecutive batches overlap) gets one worker thread per slot; they share its device index.
-        self.threads_per_device = [max(1, int(getattr(r, "slots", 1))) for r in runners]
+        self.threads_per_device = [max(1, capabilities(r).slots) for r in runners]
         # Devices alive, their worker threads still pulling, and batches a failed device left
         # behind; all under self._lock.
         self._alive = set(range(len(runners)))
         self._pulling = list(self.threads_per_device)
         self._ended = 0
         self._orphans: list[Batch] = []
-        self.pad_multiple = pad_multiple
+        self.pad_multiple = pad_multiple or self.limits.pad_multiple
         self.pool = BufferPool(cfg.batch_tokens)
         self.start, self.stop = start, stop
         self.cancel = threading.Event()
@@ -160,12 +187,30 @@ class _Stages:
         self.to_write: Channel[Window | Batch] = Channel("->writer", 64, self.cancel)
         self.error: BaseException | None = None
         self._lock = threading.Lock()
+        self.pipe: Any = None  # ignite._engine.IngestPipeline, once open_native made it
+
+    def open_native(self) -> None:
+        """Start the native reader, tokenizer pool and packer from the committed position."""
+        from ignite._engine import IngestPipeline
+
+        s, cfg, tok = self.start, self.cfg, self.tokenizer
+        inputs = [(str(f.path), f.compression or "none", f.format, i, f.size, s.lines if i == s.file else 0)
+                  for i, f in enumerate(self.files) if i > s.file or (i == s.file and not s.file_done)]
+        threads = tok.threads or usable_cores()
+        self.pipe = IngestPipeline(
+            inputs, tok.native, self.dim, field=cfg.field, id_field=cfg.id_field, window_records=cfg.window_records,
+            budget=cfg.batch_tokens, max_rows=self.limits.max_rows,
+            max_width=self.limits.max_length or tok.max_length, pad_multiple=self.pad_multiple, prefix=tok.prefix, tokenizer_threads=threads, first_window=s.windows,
+            first_row=s.rows, windows_in_flight=threads + 3, retokenize=tok.reference_encode, read_chunk=READ_CHUNK,
+            max_line_bytes=MAX_LINE_BYTES)
 
     def fail(self, exc: BaseException) -> None:
         with self._lock:
             if self.error is None:
                 self.error = exc
         self.cancel.set()
+        if self.pipe is not None:
+            self.pipe.cancel()
         for channel in (self.to_tokenize, self.to_embed, self.to_write):
             channel.close()
 
@@ -219,8 +264,8 @@ class _Stages:
             offsets = window.token_offsets
             assert offsets is not None and window.token_ids is not None
             lengths = offsets[ok + 1] - offsets[ok]
-            plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple,
-                                max_width=self.tokenizer.max_length)
+            plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple, self.limits.max_rows,
+                                self.limits.max_length or self.tokenizer.max_length)
             window.n_batches = len(plan)
             window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
             self.to_write.put(window)
@@ -243,7 +288,7 @@ class _Stages:
         runner, streak = self.runners[worker], [0, ""]  # failures in a row, the last one's text
         while (batch := self._next_batch(worker)) is not None:
             try:
-                batch.embeddings = self._run(batch, worker, runner, streak)
+                out, failed = self._run(batch, worker, runner, streak)
             except _HandedOff:
                 continue
             except _DeviceBroken as exc:  # the batch went to the other devices' queue first
@@ -254,9 +299,22 @@ class _Stages:
                 # resume tries its records again. Otherwise it goes on with its failures marked.
                 self._retire(worker, runner, _DeviceBroken(
                     f"the {runner.name} backend failed on every record of {streak[0]} batches in a row: {streak[1]}"))
-                self.to_write.put(batch)
+                self._deliver(batch, out, failed)
                 return
-            self.to_write.put(batch)
+            self._deliver(batch, out, failed)
+
+    def _deliver(self, batch: Any, out: np.ndarray, failed: list[int]) -> None:
+        """Hand a batch's embeddings to its window; `failed`: its rows that get status
+        backend_error. Natively they are scattered at once; on the Python path the writer does it,
+        and the statuses are set here because it reads them only once every batch of the window
+        has come back through the channel."""
+        if self.pipe is not None:
+            self.pipe.complete(batch, out, np.asarray(failed, np.int64) if failed else None)
+            return
+        for i in failed:
+            batch.window.status[int(batch.rows[i])] = BACKEND_ERROR
+        batch.embeddings = out
+        self.to_write.put(batch)
 
     def _retire(self, worker: int, runner: Runner, exc: _DeviceBroken) -> None:
         """Take a failing device out of the run; the run fails only if it was the last one."""
@@ -276,7 +334,7 @@ class _Stages:
                     return None
                 if self._orphans:
                     return self._orphans.pop()
-            batch = self.to_embed.get()
+            batch = self._take()
             if batch is not None:
                 return batch
             with self._lock:  # channel drained: leave, unless a device just handed work over
@@ -285,6 +343,23 @@ class _Stages:
                     if not self._pulling[worker]:
                         self._alive.discard(worker)
                     return None
+
+    def _take(self) -> Any:
+        """The next batch of the ingest path; None once there are no more."""
+        if self.pipe is None:
+            return self.to_embed.get()
+        from ignite._engine import Cancelled as NativeCancelled
+
+        while True:
+            try:
+                batch = self.pipe.next_batch(POLL_SECONDS)
+            except NativeCancelled:
+                raise Cancelled("native ingest") from None
+            if batch is not None:
+                batch.tried = set()  # workers (devices) it failed on, as Batch.tried
+                return batch
+            if self.pipe.batches_finished:
+                return None
 
     def _hand_off(self, batch: Batch, worker: int) -> bool:
         """Give `batch` to the devices that have not tried it; False if there are none."""
@@ -303,13 +378,12 @@ class _Stages:
         if last:
             self.to_write.close()
 
-    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list) -> np.ndarray:
-        """A batch's embeddings. A batch the backend fails on is retried once, then split in
-        halves, so one bad record cannot fail its neighbours; a record that fails on its own gets
-        zeros and status backend_error (set here: the writer reads statuses only once every
-        batch of the window has come back through the channel)."""
+    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list) -> tuple[np.ndarray, list[int]]:
+        """A batch's embeddings and its rows that failed. A batch the backend fails on is retried
+        once, then split in halves, so one bad record cannot fail its neighbours; a record that
+        fails on its own gets zeros and status backend_error."""
         try:
-            return runner.run(batch.input_ids, batch.attention_mask)
+            return runner.run(batch.input_ids, batch.attention_mask), []
         except Exception as exc:  # noqa: BLE001 - any backend failure
             log.warning("backend failed on a batch of %d records (%s); retrying it", len(batch.rows), _short(exc))
             first = exc
@@ -331,9 +405,7 @@ class _Stages:
             streak[0] = 0
         if failed:
             log.warning("backend failed on %d record(s) on their own: status %s", len(failed), BACKEND_ERROR)
-        for i in failed:
-            batch.window.status[int(batch.rows[i])] = BACKEND_ERROR
-        return out
+        return out, failed
 
     def _split(self, batch: Batch, runner: Runner, idx: np.ndarray, out: np.ndarray, failed: list[int]) -> None:
         """Embed the halves of the failed rows `idx` of a batch, each half split again if it fails."""
@@ -365,10 +437,10 @@ def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
 
 def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner], tokenizer: WindowTokenizer,
                  work: WorkDir, start: Committed, stop: StopSignals | None = None,
-                 pad_multiple: int = 1, index: IndexBuilder | None = None) -> RunStats:
+                 pad_multiple: int | None = None, index: IndexBuilder | None = None) -> RunStats:
     """Embed the inputs from the commit `start` on (a fresh Committed for a new run) and finish
     the outputs; with a stop request, return early with stats.interrupted set. `runner` may be a
-    list: one worker per runner (device)."""
+    list: one worker per runner (device). `pad_multiple` None: what the runners declare."""
     runners = runner if isinstance(runner, list) else [runner]
     stop = stop or StopSignals()
     names = [str(f.path) for f in files]
@@ -439,26 +511,34 @@ def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
 
 
 def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
-                work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int, sink: Sink,
+                work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int | None, sink: Sink,
                 stats: RunStats, names: list[str], index: IndexBuilder | None) -> None:
     """The reader, tokenizer and worker threads, and the writer loop here. `start` is advanced
     in place to every new commit."""
     stages = _Stages(cfg, files, runners, tokenizer, pad_multiple, start, stop.event)
-    threads = [
+    refusal = native_ingest_refusal(files, tokenizer)
+    log.debug("ingest: %s", "native pipeline" if refusal is None else f"Python stages ({refusal})")
+    threads = [] if refusal is None else [
         stages.thread("reader", stages.read, stages.to_tokenize.close),
         stages.thread("tokenizer", stages.tokenize, stages.to_embed.close),
-    ] + [stages.thread(f"worker-{i}.{slot}", functools.partial(stages.embed, i), stages.worker_done)
-         for i, n in enumerate(stages.threads_per_device) for slot in range(n)]
+    ]
+    threads += [stages.thread(f"worker-{i}.{slot}", functools.partial(stages.embed, i), stages.worker_done)
+                for i, n in enumerate(stages.threads_per_device) for slot in range(n)]
     errors_file = None
     progress = Progress(total_bytes=sum(f.size for f in files), enabled=not cfg.quiet)
     try:
         with _writing(cfg.errors_path or work.path):
             errors_file = _open_errors(cfg.errors_path, start.errors_bytes)
         stop.phase = "pipeline"
+        if refusal is None:
+            stages.open_native()
         for t in threads:
             t.start()
         writer = _Writer(stages, sink, work, start, stats, names, errors_file, progress, files, index)
-        writer.loop()
+        if stages.pipe is not None:
+            writer.loop_native(stages.pipe, stop.event)
+        else:
+            writer.loop()
         if stages.error is None:
             if stop.event.is_set():
                 stats.interrupted = stop.signum
@@ -471,6 +551,9 @@ def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner],
         for t in threads:
             if t.ident is not None:  # started
                 t.join()
+        if stages.pipe is not None:
+            stages.pipe.close()
+            stats.native_cpu = stages.pipe.cpu_seconds()
         progress.close()
         if stats.interrupted is not None or stages.error is not None:
             sink.close()
@@ -523,6 +606,22 @@ class _Writer:
         if pending and self.stages.error is None:
             raise RuntimeError(f"internal error: {len(pending)} windows never completed")
 
+    def loop_native(self, pipe: Any, stop: threading.Event) -> None:
+        """Commit the native pipeline's windows as they complete, in order; Python runs once per
+        window here, never per batch or record."""
+        while True:
+            if stop.is_set():
+                pipe.stop()
+            item = pipe.next_committable_window(POLL_SECONDS)
+            if item is None:
+                if pipe.finished:
+                    return
+                continue
+            self.stats.batches += item.batches
+            self.stats.real_tokens += item.real_tokens
+            self.stats.padded_tokens += item.padded_tokens
+            self.append(_native_window(item))
+
     def append(self, window: Window) -> None:
         with _writing(self.cfg.output):
             self.sink.write(window)
@@ -535,20 +634,25 @@ class _Writer:
             self._account(window)
         s = self.state
         s.rows, s.windows = window.start_row + len(window), window.index + 1
-        if window.file_index != s.file:
-            s.file, s.lines, s.records = window.file_index, 0, 0
-        s.lines = int(window.lines[-1]) if len(window) else s.lines
-        s.records += len(window)
-        s.offset, s.file_done = window.end_offset, bool(window.extra.get("last"))
+        end_file, end_line, end_records, end_done = window.end or (
+            window.file_index, int(window.lines[-1]) if len(window) else 0, len(window), bool(window.extra.get("last")))
+        if end_file != s.file:
+            s.file, s.lines, s.records = end_file, 0, 0
+        s.lines = end_line if end_records else s.lines
+        s.records += end_records
+        s.offset, s.file_done = window.end_offset, end_done
         damage = window.extra.get("damage")
         if isinstance(damage, DamagedInput):
             s.damaged.append([window.file_index, damage.line, damage.reason])
+        for file, line, reason in window.extra.get("damages", ()):  # type: ignore[attr-defined]
+            log.error("%s", DamagedInput(self.names[file], line, reason))
+            s.damaged.append([file, line, reason])
         # Files read to their end must still be the files that were listed, before this commits.
         read_upto = s.file + 1 if s.file_done else s.file
         for item in self.files[self.checked_files:read_upto]:
             check_unchanged(item)
         self.checked_files = max(self.checked_files, read_upto)
-        self.progress.update(self.stats.records, self.done_bytes[window.file_index] + window.end_offset)
+        self.progress.update(self.stats.records, self.done_bytes[end_file] + window.end_offset)
         self.uncommitted_rows += len(window)
         over = self.cfg.max_errors is not None and self.stats.failed > self.cfg.max_errors
         if over or self.uncommitted_rows >= self.cfg.window_records or \
@@ -583,14 +687,27 @@ class _Writer:
             stats.failed += 1
             reason = window.status[i]
             stats.statuses[reason] += 1
-            where = f"{self.names[window.file_index]}:{int(window.lines[i])}"
+            where = f"{self.names[window.file_of(i)]}:{int(window.lines[i])}"
             if stats.failed <= WARN_FIRST:
                 log.warning("%s: %s (row %d kept as zeros)", where, reason, window.start_row + i)
             elif stats.failed == WARN_FIRST + 1:
                 log.warning("more bad records: counted in the summary%s",
                             "" if errors_file else "; pass --errors FILE to list them all")
             if errors_file is not None:
-                errors_file.write(orjson.dumps({"file": self.names[window.file_index], "line": int(window.lines[i]),
+                errors_file.write(orjson.dumps({"file": self.names[window.file_of(i)], "line": int(window.lines[i]),
                                                 "row": window.start_row + i, "id": window.ids[i], "reason": reason}))
                 errors_file.write(b"\n")
         stats.statuses[OK] += len(window) - len(bad)
+
+
+_STATUS_NAMES = np.array(STATUS_NAMES, dtype=object)
+
+
+def _native_window(item: Any) -> Window:
+    """A window of the native pipeline (ignite._engine.IngestWindow) as the writer's Window; its
+    arrays are views of the native buffers, converted per window, never per record in Python."""
+    return Window(index=item.index, start_row=item.start_row, file_index=item.end_file, texts=(),
+                  ids=ArenaIds(item.id_bytes, item.id_offsets, item.has_id), lines=item.lines,
+                  status=_STATUS_NAMES[item.status].tolist(), end_offset=item.end_offset, embeddings=item.embeddings,
+                  files=item.files, end=(item.end_file, item.end_line, item.end_records, item.end_done),
+                  extra={"damages": item.damage})

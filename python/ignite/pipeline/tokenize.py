@@ -129,6 +129,12 @@ class WindowTokenizer:
             ids, offsets, n_tokens = self._splice(ids, offsets, n_tokens, rows, *self._hf_encode(texts_of(rows), True))
         return ids, offsets, n_tokens
 
+    def reference_encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """HF tokenizers' flat int32 ids and int64 offsets of prefix + text: what the native
+        ingest pipeline calls for the rare texts its tokenizer flags uncertain."""
+        ids, offsets, _ = self._hf_encode(texts, False)
+        return ids, offsets
+
     def _hf_encode(self, texts: list[str], counts: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         tok = self._load_hf()
         if self.prefix:

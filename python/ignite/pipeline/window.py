@@ -1,5 +1,6 @@
-"""A window: a run of consecutive records of one input file, the unit that moves between
-stages and is committed to the outputs as a whole."""
+"""A window: a run of consecutive records, the unit that moves between stages and is committed
+to the outputs as a whole. The Python stages make windows of one input file; the native ingest
+pipeline's windows span files (each record keeps its file in `files`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,43 @@ if TYPE_CHECKING:
     from ignite.pipeline.batcher import Buffers
 
 OK = "ok"
+BACKEND_ERROR = "backend_error"
+# Record statuses by uint8 code, as the native reader and pipeline give them
+# (ignite._engine.STATUS_NAMES): OK, why the reader could not read the record, BACKEND_ERROR.
+STATUS_NAMES = ("ok", "invalid_utf8", "bad_json", "not_an_object", "missing_id", "missing_field", "field_null",
+                "field_not_string", "line_too_long", BACKEND_ERROR)
+
+
+class ArenaIds(Sequence[object]):
+    """Record ids kept as one UTF-8 arena (uint8), int64 offsets (n+1) and has_id flags (uint8;
+    0: None); a str is made only when one is indexed, and `arrow` hands them to pyarrow whole."""
+
+    __slots__ = ("_bytes", "_offsets", "_has_id")
+
+    def __init__(self, id_bytes: np.ndarray, id_offsets: np.ndarray, has_id: np.ndarray) -> None:
+        self._bytes, self._offsets, self._has_id = id_bytes, id_offsets, has_id
+
+    def __len__(self) -> int:
+        return len(self._has_id)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not self._has_id[i]:
+            return None
+        return self._bytes[self._offsets[i]:self._offsets[i + 1]].tobytes().decode("utf-8")
+
+    def arrow(self, lo: int, hi: int):  # type: ignore[no-untyped-def]
+        """Ids lo..hi as a pyarrow string array, built from the arena without a str per record."""
+        import pyarrow as pa
+
+        n = hi - lo
+        valid = np.packbits(self._has_id[lo:hi].astype(bool), bitorder="little")
+        offsets = self._offsets[lo:hi + 1] - self._offsets[lo]
+        data = self._bytes[self._offsets[lo]:self._offsets[hi]]
+        array = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), pa.py_buffer(valid),
+                                                 n - int(np.count_nonzero(self._has_id[lo:hi])))
+        return array.cast(pa.string())
 
 
 class ArenaTexts(Sequence[str]):
@@ -71,9 +109,17 @@ class Window:
     padded_tokens: int = 0
     real_tokens: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    # Windows that span files (the native pipeline): int32 input file of each record, and the
+    # input position once committed: (file, its last line here, its records here, file done).
+    files: np.ndarray | None = None
+    end: tuple[int, int, int, bool] | None = None
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.lines)
+
+    def file_of(self, i: int) -> int:
+        """The input file (index) of record i."""
+        return self.file_index if self.files is None else int(self.files[i])
 
     @property
     def ok_rows(self) -> np.ndarray:

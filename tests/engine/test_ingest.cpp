@@ -1,0 +1,439 @@
+// Tests of engine/pipeline (the native ingest pipeline), run under ASan/UBSan and TSan: windows
+// across many small files, every record exactly once and in order under random stage delays and
+// several consumers; a stop, a cancellation and a failing worker or stage mid-run.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "pipeline/ingest.h"
+#include "tokenizer/tokenizer_json.h"
+
+#include "check.h"
+
+using ignite::pipeline::Batch;
+using ignite::pipeline::IngestPipeline;
+using ignite::pipeline::Options;
+using ignite::pipeline::Stage;
+using ignite::pipeline::Window;
+
+namespace {
+
+constexpr auto kWait = std::chrono::milliseconds(20);
+
+// A BERT tokenizer.json whose vocabulary knows "a": "a a a" is [CLS] a a a [SEP].
+const char* const kTokenizerJson = R"({"version": "1.0", "truncation": null, "padding": null,
+  "added_tokens": [
+    {"id": 0, "content": "[PAD]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+    {"id": 1, "content": "[UNK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+    {"id": 2, "content": "[CLS]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+    {"id": 3, "content": "[SEP]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+  "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null,
+                 "lowercase": true},
+  "pre_tokenizer": {"type": "BertPreTokenizer"},
+  "post_processor": {"type": "TemplateProcessing",
+    "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+               {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+    "pair": [], "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
+                                   "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}}},
+  "decoder": null,
+  "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+    "max_input_chars_per_word": 100, "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "a": 4}}})";
+
+constexpr std::size_t kMaxLength = 16;
+
+// One expected record: where it is, and the token count of its text (0: a bad record).
+struct Expected {
+  std::int32_t file;
+  std::int64_t line;
+  std::int64_t tokens;
+};
+
+struct Corpus {
+  std::vector<ignite::pipeline::InputFile> files;
+  std::vector<Expected> records;
+};
+
+std::string temp_path(const std::string& name) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/ignite_test_ingest_" + std::to_string(::getpid()) + "_" + name;
+}
+
+// `n_files` JSONL files of 0..max_records records each (some empty), with blank lines and
+// records that are not JSON among them.
+Corpus make_corpus(std::mt19937& rng, int n_files, int max_records) {
+  Corpus c;
+  for (int f = 0; f < n_files; ++f) {
+    std::string text;
+    const int n = std::uniform_int_distribution<int>(0, max_records)(rng);
+    std::int64_t line = 0;
+    for (int r = 0; r < n; ++r) {
+      ++line;
+      const int roll = std::uniform_int_distribution<int>(0, 19)(rng);
+      if (roll == 0) {
+        text += "\n";  // blank: not a record
+        continue;
+      }
+      if (roll == 1) {
+        text += "not json\n";
+        c.records.push_back({f, line, 0});
+        continue;
+      }
+      const int words = std::uniform_int_distribution<int>(0, 20)(rng);
+      std::string body;
+      for (int w = 0; w < words; ++w) body += w ? " a" : "a";
+      text += R"({"text": ")" + body + "\"}\n";
+      c.records.push_back({f, line, std::min<std::int64_t>(words + 2, kMaxLength)});
+    }
+    const std::string path = temp_path("f" + std::to_string(f) + ".jsonl");
+    std::ofstream(path, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
+    c.files.push_back({path, ignite::reader::Compression::kNone, true, f, text.size(), 0});
+  }
+  return c;
+}
+
+void remove_corpus(const Corpus& c) {
+  for (const auto& f : c.files) std::remove(f.path.c_str());
+}
+
+Options options_for(const Corpus& c, std::mt19937& rng) {
+  Options o;
+  o.files = c.files;
+  o.window_records = std::uniform_int_distribution<std::size_t>(1, 40)(rng);
+  o.tokenizer_threads = std::uniform_int_distribution<unsigned>(1, 3)(rng);
+  o.packer_threads = std::uniform_int_distribution<unsigned>(1, 2)(rng);
+  o.limits.budget = std::uniform_int_distribution<std::int64_t>(8, 96)(rng);
+  o.limits.max_rows = std::uniform_int_distribution<std::int64_t>(1, 9)(rng);
+  o.limits.pad_multiple = std::uniform_int_distribution<std::int64_t>(1, 8)(rng);
+  o.limits.max_width = kMaxLength;
+  o.dim = 2;
+  o.windows_in_flight = std::uniform_int_distribution<std::size_t>(1, 6)(rng);
+  o.batch_ring = std::uniform_int_distribution<std::size_t>(1, 8)(rng);
+  return o;
+}
+
+void sleep_up_to(std::mt19937& rng, std::mutex& rng_mutex, int max_us) {
+  int us = 0;
+  {
+    const std::lock_guard<std::mutex> lock(rng_mutex);
+    us = std::uniform_int_distribution<int>(0, max_us)(rng);
+  }
+  std::this_thread::sleep_for(std::chrono::microseconds(us));
+}
+
+// Workers: embed each batch as [real tokens of the row, 1]; `fail_after` batches in all, one
+// worker fails the run instead (-1: never).
+struct Workers {
+  explicit Workers(IngestPipeline& p) : pipeline(p) {}
+  IngestPipeline& pipeline;
+  std::mt19937 rng{7};
+  std::mutex rng_mutex;
+  std::atomic<int> batches{0};
+  int fail_after = -1;
+  std::vector<std::thread> threads;
+
+  void start(int n, int max_delay_us) {
+    for (int t = 0; t < n; ++t) {
+      threads.emplace_back([this, max_delay_us] {
+        try {
+          for (;;) {
+            bool finished = false;
+            std::unique_ptr<Batch> batch = pipeline.next_batch(kWait, finished);
+            if (finished) return;
+            if (!batch) continue;
+            if (fail_after >= 0 && batches.fetch_add(1) == fail_after) {
+              pipeline.fail(std::make_exception_ptr(ignite::Error("worker failed")));
+              return;
+            }
+            sleep_up_to(rng, rng_mutex, max_delay_us);
+            const auto w = static_cast<std::size_t>(batch->width);
+            std::vector<float> out(batch->size() * 2);
+            for (std::size_t j = 0; j < batch->size(); ++j) {
+              std::int64_t real = 0;
+              for (std::size_t k = 0; k < w; ++k) real += batch->mask()[j * w + k];
+              out[j * 2] = static_cast<float>(real);
+              out[j * 2 + 1] = 1.0f;
+            }
+            pipeline.complete(*batch, out.data(), nullptr, 0);
+          }
+        } catch (const ignite::Cancelled&) {
+        }
+      });
+    }
+  }
+  void join() {
+    for (auto& t : threads) t.join();
+  }
+};
+
+// The writer: windows in order; checks each record against the corpus. Returns the records seen.
+std::size_t check_windows(IngestPipeline& pipeline, const Corpus& c, std::size_t& next_record,
+                          std::int64_t& next_window, std::size_t stop_after_windows = SIZE_MAX) {
+  std::size_t windows = 0;
+  for (;;) {
+    bool finished = false;
+    std::unique_ptr<Window> w = pipeline.next_committable(kWait, finished);
+    if (finished) return next_record;
+    if (!w) continue;
+    CHECK(w->index == next_window);
+    CHECK(w->start_row == static_cast<std::int64_t>(next_record));
+    ++next_window;
+    for (std::size_t i = 0; i < w->size(); ++i, ++next_record) {
+      if (next_record >= c.records.size()) {
+        CHECK(!"more records than the corpus holds");
+        return next_record;
+      }
+      const Expected& e = c.records[next_record];
+      CHECK(w->files[i] == e.file);
+      CHECK(w->lines[i] == e.line);
+      CHECK((w->status[i] == 0) == (e.tokens > 0));
+      CHECK(w->embeddings[i * 2] == static_cast<float>(e.tokens));
+      CHECK(w->embeddings[i * 2 + 1] == (e.tokens > 0 ? 1.0f : 0.0f));
+    }
+    // The position may have moved on to later files without records here (empty ones).
+    if (w->size()) {
+      CHECK(w->end_file >= w->files.back());
+      if (w->end_file == w->files.back()) CHECK(w->end_records > 0 && w->end_line == w->lines.back());
+    }
+    if (++windows == stop_after_windows) pipeline.stop();
+  }
+}
+
+void test_every_record_once_in_order(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(1234);
+  for (int round = 0; round < 4; ++round) {
+    const Corpus c = make_corpus(rng, 40, 30);
+    Options o = options_for(c, rng);
+    std::mutex probe_mutex;
+    std::mt19937 probe_rng(round);
+    o.probe = [&](Stage, std::int64_t) { sleep_up_to(probe_rng, probe_mutex, 2000); };
+    IngestPipeline pipeline(std::move(o), tok);
+    Workers workers(pipeline);
+    workers.start(3, 500);
+    std::size_t next_record = 0;
+    std::int64_t next_window = 0;
+    check_windows(pipeline, c, next_record, next_window);
+    workers.join();
+    CHECK(next_record == c.records.size());
+    remove_corpus(c);
+  }
+}
+
+// Many one-record files batch like one file: windows fill up across file boundaries.
+void test_small_files_share_windows(const ignite::Tokenizer& tok) {
+  Corpus c;
+  for (int f = 0; f < 200; ++f) {
+    const std::string text = "{\"text\": \"a a\"}\n";
+    const std::string path = temp_path("one" + std::to_string(f) + ".jsonl");
+    std::ofstream(path, std::ios::binary) << text;
+    c.files.push_back({path, ignite::reader::Compression::kNone, true, f, text.size(), 0});
+    c.records.push_back({f, 1, 4});
+  }
+  Options o;
+  o.files = c.files;
+  o.window_records = 64;
+  o.limits.budget = 64 * 4;
+  o.dim = 2;
+  IngestPipeline pipeline(std::move(o), tok);
+  Workers workers(pipeline);
+  workers.start(1, 0);
+  std::size_t windows = 0, batches = 0;
+  for (;;) {
+    bool finished = false;
+    auto w = pipeline.next_committable(kWait, finished);
+    if (finished) break;
+    if (!w) continue;
+    ++windows;
+    batches += w->batches;
+  }
+  workers.join();
+  CHECK(windows == 4);  // 64 + 64 + 64 + 8 records
+  CHECK(batches == 4);
+  remove_corpus(c);
+}
+
+// A resumed run starts at a line of a file, with the window and row numbering it left off at.
+void test_resume_position(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(99);
+  Corpus c = make_corpus(rng, 3, 30);
+  const std::int64_t skip = c.records.size() > 5 ? c.records[4].line : 0;
+  Options o;
+  o.files = c.files;
+  o.files[0].skip_lines = static_cast<std::uint64_t>(skip);
+  o.window_records = 8;
+  o.dim = 2;
+  o.first_window = 5;
+  o.first_row = 100;
+  std::size_t first = 0;
+  while (first < c.records.size() && c.records[first].file == 0 && c.records[first].line <= skip) ++first;
+  IngestPipeline pipeline(std::move(o), tok);
+  Workers workers(pipeline);
+  workers.start(2, 0);
+  std::int64_t window = 5;
+  std::size_t seen = 0;
+  for (;;) {
+    bool finished = false;
+    auto w = pipeline.next_committable(kWait, finished);
+    if (finished) break;
+    if (!w) continue;
+    CHECK(w->index == window++);
+    CHECK(w->start_row == 100 + static_cast<std::int64_t>(seen));
+    for (std::size_t i = 0; i < w->size(); ++i, ++seen) {
+      CHECK(first + seen < c.records.size() && w->lines[i] == c.records[first + seen].line);
+    }
+  }
+  workers.join();
+  CHECK(first + seen == c.records.size());
+  remove_corpus(c);
+}
+
+// stop(): reading ends, the windows in flight commit in order, then the writer hears the end.
+void test_stop_commits_a_prefix(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(5);
+  const Corpus c = make_corpus(rng, 60, 30);
+  Options o = options_for(c, rng);
+  o.window_records = 10;
+  std::mutex probe_mutex;
+  std::mt19937 probe_rng(3);
+  o.probe = [&](Stage, std::int64_t) { sleep_up_to(probe_rng, probe_mutex, 1000); };
+  IngestPipeline pipeline(std::move(o), tok);
+  Workers workers(pipeline);
+  workers.start(2, 200);
+  std::size_t next_record = 0;
+  std::int64_t next_window = 0;
+  check_windows(pipeline, c, next_record, next_window, 3);
+  workers.join();
+  CHECK(next_record >= 30);  // three whole windows at least
+  CHECK(next_record < c.records.size());
+  remove_corpus(c);
+}
+
+// A worker fails mid-run: the writer gets its error; nothing hangs; what was committed before is
+// in order.
+void test_failing_worker(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(77);
+  const Corpus c = make_corpus(rng, 40, 30);
+  Options o = options_for(c, rng);
+  IngestPipeline pipeline(std::move(o), tok);
+  Workers workers(pipeline);
+  workers.fail_after = 5;
+  workers.start(3, 100);
+  std::size_t next_record = 0;
+  std::int64_t next_window = 0;
+  bool got = false;
+  try {
+    check_windows(pipeline, c, next_record, next_window);
+  } catch (const ignite::Error& e) {
+    got = std::string(e.what()) == "worker failed";
+  }
+  workers.join();
+  CHECK(got);
+  CHECK(pipeline.cancelled());
+  remove_corpus(c);
+}
+
+// A stage that throws (here the tokenizer on window 3) cancels the run; its error reaches the
+// writer.
+void test_failing_stage(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(8);
+  const Corpus c = make_corpus(rng, 40, 30);
+  Options o = options_for(c, rng);
+  o.window_records = 5;
+  o.probe = [](Stage stage, std::int64_t window) {
+    if (stage == Stage::kTokenize && window == 3) throw std::runtime_error("tokenizer broke");
+  };
+  IngestPipeline pipeline(std::move(o), tok);
+  Workers workers(pipeline);
+  workers.start(2, 0);
+  std::size_t next_record = 0;
+  std::int64_t next_window = 0;
+  bool got = false;
+  try {
+    check_windows(pipeline, c, next_record, next_window);
+  } catch (const std::runtime_error& e) {
+    got = std::string(e.what()) == "tokenizer broke";
+  }
+  workers.join();
+  CHECK(got);
+  CHECK(next_window <= 3);  // window 3 never completes, so none after it commits
+  remove_corpus(c);
+}
+
+// Cancelled mid-run, with batches still held by a worker and windows unread: every wait returns
+// Cancelled and the destructor joins without hanging or leaking (ASan).
+void test_cancel_mid_run(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(11);
+  const Corpus c = make_corpus(rng, 40, 30);
+  Options o = options_for(c, rng);
+  o.window_records = 4;
+  auto pipeline = std::make_unique<IngestPipeline>(std::move(o), tok);
+  std::unique_ptr<Batch> held;
+  bool finished = false;
+  while (!held && !finished) held = pipeline->next_batch(kWait, finished);
+  pipeline->fail(nullptr);
+  bool cancelled = false;
+  try {
+    pipeline->next_committable(kWait, finished);
+  } catch (const ignite::Cancelled&) {
+    cancelled = true;
+  }
+  CHECK(cancelled);
+  cancelled = false;
+  try {
+    pipeline->next_batch(kWait, finished);
+  } catch (const ignite::Cancelled&) {
+    cancelled = true;
+  }
+  CHECK(cancelled);
+  pipeline->close();
+  held.reset();  // its buffers go back to the (still alive) pool
+  pipeline.reset();
+  remove_corpus(c);
+}
+
+void test_refusals(const ignite::Tokenizer& tok) {
+  Options o;
+  o.dim = 0;
+  CHECK(ignite_test::throws_invalid([&] { IngestPipeline p(o, tok); }));
+  o.dim = 2;
+  o.limits.max_width = kMaxLength - 1;  // narrower than the tokenizer's longest output
+  CHECK(ignite_test::throws_invalid([&] { IngestPipeline p(o, tok); }));
+  o.limits.max_width = 0;
+  o.files.push_back({temp_path("missing.jsonl"), ignite::reader::Compression::kNone, true, 0, 0, 0});
+  IngestPipeline p(o, tok);
+  bool not_found = false;
+  try {
+    bool finished = false;
+    while (!finished) p.next_committable(kWait, finished);
+  } catch (const ignite::NotFound&) {
+    not_found = true;
+  }
+  CHECK(not_found);
+}
+
+}  // namespace
+
+int main() {
+  const ignite::Tokenizer tok = ignite::parse_tokenizer_json(kTokenizerJson, kMaxLength, "test");
+  test_every_record_once_in_order(tok);
+  test_small_files_share_windows(tok);
+  test_resume_position(tok);
+  test_stop_commits_a_prefix(tok);
+  test_failing_worker(tok);
+  test_failing_stage(tok);
+  test_cancel_mid_run(tok);
+  test_refusals(tok);
+  return ignite_test::finish("test_ingest");
+}
