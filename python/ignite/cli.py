@@ -111,6 +111,9 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     from ignite.index.commands import add_embed_options
 
     add_embed_options(p, _size)
+    from ignite.shards.run import add_embed_options as add_shard_options
+
+    add_shard_options(p)
     p.set_defaults(func=_cmd_embed)
 
 
@@ -134,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ignite.tokenize_cmd import add_parser as add_tokenize_parser
 
     add_tokenize_parser(sub)
+    from ignite.shards.commands import add_parsers as add_shard_parsers
+
+    add_shard_parsers(sub)
     _doctor_parser(sub)
     return parser
 

@@ -18,6 +18,14 @@ class InputFile:
     format: str  # jsonl | txt | parquet
     compression: str | None  # zstd | gzip | None
     size: int
+    # A shard's slice of the file: lines (rows, for parquet) first_line+1 .. first_line+line_count;
+    # line_count None: to the end. Line numbers stay those of the whole file.
+    first_line: int = 0
+    line_count: int | None = None
+
+    @property
+    def end_line(self) -> int | None:
+        return None if self.line_count is None else self.first_line + self.line_count
 
 
 def classify(path: Path) -> InputFile:
