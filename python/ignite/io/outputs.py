@@ -51,12 +51,21 @@ def output_files(output: Path, kind: str) -> list[Path]:
     return sorted(output.glob("part-*")) if output.is_dir() else []
 
 
-def _meta_schema(string_ids: bool) -> pa.Schema:
+def meta_schema(string_ids: bool) -> pa.Schema:
     return pa.schema([
         ("row", pa.int64()),
         ("id", pa.string() if string_ids else pa.int64()),
         ("file", pa.dictionary(pa.int32(), pa.string())),
         ("line", pa.int64()),
+        ("status", pa.dictionary(pa.int32(), pa.string())),
+    ])
+
+
+def embedding_schema(dim: int, dtype: np.dtype, string_ids: bool) -> pa.Schema:
+    """The schema of an OUT.parquet output."""
+    return pa.schema([
+        ("id", pa.string() if string_ids else pa.int64()),
+        ("embedding", pa.list_(pa.float16() if dtype == np.float16 else pa.float32(), dim)),
         ("status", pa.dictionary(pa.int32(), pa.string())),
     ])
 
@@ -76,7 +85,7 @@ def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, 
         "file": pa.DictionaryArray.from_arrays(pa.array(np.full(n, 0, np.int32)), pa.array([files[window.file_index]])),
         "line": pa.array(window.lines[lo:hi]),
         "status": pa.array(window.status[lo:hi], pa.string()).dictionary_encode(),
-    }, schema=_meta_schema(string_ids))
+    }, schema=meta_schema(string_ids))
 
 
 class MetaLog:
@@ -126,7 +135,7 @@ def read_meta_log(path: Path) -> Iterator[pa.Table]:
             yield pa.ipc.open_stream(source.read_buffer(n)).read_all()
 
 
-def _write_parquet(final: Path, tmp_dir: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
+def write_parquet(final: Path, tmp_dir: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
     """Write `tables` to `final` atomically (temp file in `tmp_dir`, same filesystem); row count."""
     tmp = tmp_dir / f".{final.name}.tmp"
     rows, pending, pending_rows = 0, [], 0
@@ -196,7 +205,7 @@ def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dt
     """Turn a closed segment into its final .npy and metadata parquet; a no-op once done."""
     partial, log = work / f"{name}.partial", work / f"{name}.meta"
     if log.exists():
-        meta_rows = _write_parquet(final_meta, work, _meta_schema(string_ids), read_meta_log(log))
+        meta_rows = write_parquet(final_meta, work, meta_schema(string_ids), read_meta_log(log))
         if partial.exists() and meta_rows != (partial.stat().st_size - HEADER_BYTES) // (dim * np.dtype(dtype).itemsize):
             raise OutputError(f"{partial} and {log} disagree on the row count; pass --overwrite to start over")
     if partial.exists():
@@ -266,12 +275,7 @@ class ParquetSink(_OneSegmentSink):
     def __init__(self, output: Path, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
                  start: Committed | None) -> None:
         super().__init__(output, work, dim, dtype, files, string_ids, start)
-        value_type = pa.float16() if self.dtype == np.float16 else pa.float32()
-        self._schema = pa.schema([
-            ("id", pa.string() if string_ids else pa.int64()),
-            ("embedding", pa.list_(value_type, dim)),
-            ("status", pa.dictionary(pa.int32(), pa.string())),
-        ])
+        self._schema = embedding_schema(dim, self.dtype, string_ids)
 
     def _tables(self, partial: Path, log: Path) -> Iterator[pa.Table]:
         rows = (partial.stat().st_size - HEADER_BYTES) // (self.dim * self.dtype.itemsize)
@@ -293,7 +297,7 @@ class ParquetSink(_OneSegmentSink):
         self.close()
         partial, log = self.work / f"{self.output.name}.partial", self.work / f"{self.output.name}.meta"
         if partial.exists() and log.exists():
-            _write_parquet(self.output, self.work, self._schema, self._tables(partial, log))
+            write_parquet(self.output, self.work, self._schema, self._tables(partial, log))
         log.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
         if not self.output.exists():
