@@ -38,20 +38,26 @@ def train_from_args(args: argparse.Namespace) -> int:
     from ignite.models import DEFAULT_MODEL, load_spec, resolve_model
     from ignite.pipeline.tokenize import WindowTokenizer
 
-    if (args.index / store.INFO).exists() and not args.overwrite:
-        raise UsageError(f"{args.index} already holds an index; pass --overwrite to train it again")
     files = expand_inputs(args.input)
     model_name = args.model or DEFAULT_MODEL
     spec = load_spec(resolve_model(model_name), model_name)
     options = model_options(spec, args)
+    metadata = {"embedding": {"model": model_name, "options": dataclasses.asdict(options), "field": args.field},
+                "inputs": [[str(f.path.resolve()), f.size] for f in files], "row_metadata": []}
+    if (args.index / store.INFO).exists() and not args.overwrite:
+        info = store.read_info(args.index)
+        if info.get("trained") and _model_of(info) == _model_of(metadata) and info.get("inputs") == metadata["inputs"]:
+            # A requeued or repeated train step must not retrain under shards already filling clones.
+            log.info("%s is already trained for these inputs and model; nothing to do", args.index)
+            return 0
+        raise UsageError(f"{args.index} already holds an index of other inputs or options; pass --overwrite to "
+                         f"train it again (shards filled from the old one then no longer merge)")
     device = (select_gpus(args.gpus) or [None])[0]
     batch_tokens = args.batch_tokens or (GPU_BATCH_TOKENS if device is not None else CPU_BATCH_TOKENS)
     runner = open_backend(args.backend, args.dtype, spec, options, args.cache_dir or default_cache_dir(),
                           args.threads or usable_cores(), device=device, batch_tokens=batch_tokens)
     tokenizer = WindowTokenizer(spec.tokenizer_path, options.max_length, options.prefix,
                                 threads=args.tokenizer_threads)
-    metadata = {"embedding": {"model": model_name, "options": dataclasses.asdict(options), "field": args.field},
-                "row_metadata": []}
     builder = prepare_index(args.index, args.index_type, args.index_memory, args.index_shard_size, files,
                             args.field, tokenizer, runner, batch_tokens, 1 if runner.device == "cpu" else 8, metadata)
     builder.save_trained()
