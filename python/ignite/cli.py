@@ -18,12 +18,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TOO_MANY_ERRORS, EXIT_DAMAGED_INPUT = 0, 
 
 EXIT_INTERRUPTED = 128  # + the signal: 130 SIGINT, 143 SIGTERM
 
-EPILOG = """exit codes: 0 done (bad records, if any, are listed and kept as zero rows); 1 run failed
-(I/O such as a full disk, backend; what was committed holds: rerun with --resume); 2 usage error,
-or --resume refused because the inputs or an output-changing option differ from the interrupted
-run; 3 more bad records than --max-errors; 4 an input file is damaged (outputs hold the records
+EPILOG = """exit codes: 0 done and the finished files verified (bad records, if any, are listed and
+kept as zero rows); 1 run failed (I/O such as a full disk, backend, or finished files that failed
+verification; what was committed holds: rerun with --resume); 2 usage error, another run is
+writing the same output (see --wait), an input changed while it was read, or --resume refused
+because the inputs or an output-changing option differ from the interrupted run; 3 more bad records than --max-errors; 4 an input file is damaged (outputs hold the records
 read before the damage); 130/143 interrupted by SIGINT/SIGTERM after committing the windows in
 flight (a second signal exits at once; the last commit holds): rerun with --resume.
+
+one writer per output: a run locks OUT (through OUT.ignite.lock beside it, released by the kernel
+if the process dies) and its --errors file and --index folder for its whole life.
 
 crash safety: progress is committed window by window in OUT.ignite/ beside the output; finished
 files appear only at the end. After a crash, kill or signal, rerun the same command with --resume:
@@ -77,6 +81,9 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     io.add_argument("--resume", action="store_true",
                     help="continue an interrupted run from its last commit (refused if the inputs or options "
                          "changed); starts a new run when there is none, so it is safe to always pass")
+    io.add_argument("--wait", action="store_true",
+                    help="when another run writes the same output, wait for it to end instead of exiting 2 "
+                         "(for restart policies)")
     io.add_argument("--errors", type=Path, default=None, metavar="FILE",
                     help="write one JSON line per bad record (file, line, row, id, reason)")
     io.add_argument("--max-errors", type=int, default=None, metavar="N", help="abort past N bad records")
@@ -159,9 +166,17 @@ def _interrupted(signum: int, frame: object) -> None:
 def _cmd_embed(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupted)
-    from ignite.embed import embed_from_args
+    # The output is locked before the heavy imports, so a second run on it is refused at once
+    # and nothing is looked at, let alone touched, while another process may be writing.
+    from ignite.io.lock import OutputLocks, lock_targets
+    from ignite.shards.env import shard_paths
 
-    return embed_from_args(args)
+    shard_paths(args)  # --shard: this task's output, --errors and --index, which are what it locks
+
+    with OutputLocks(lock_targets(args.output, args.errors, args.index)).acquire(wait=args.wait):
+        from ignite.embed import embed_from_args
+
+        return embed_from_args(args)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

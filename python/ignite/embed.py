@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import signal
 import sys
@@ -15,7 +16,7 @@ from ignite.errors import UsageError
 from ignite.hardware import cuda_available, select_gpus, usable_cores
 from ignite.io.inputs import expand_inputs
 from ignite.io.manifest import Committed, WorkDir, difference, run_record
-from ignite.io.outputs import output_files, output_kind
+from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import model_fingerprint
 from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
@@ -58,11 +59,8 @@ def model_options(spec: ModelSpec, args: argparse.Namespace) -> ModelOptions:
 def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list]:
     files = expand_inputs(args.input)
     output: Path = args.output
-    kind = output_kind(output)
-    if not output.parent.exists():
-        raise UsageError(f"output folder {output.parent} does not exist; create it first (mkdir -p {output.parent})")
-    if args.errors is not None and not args.errors.parent.exists():
-        raise UsageError(f"--errors folder {args.errors.parent} does not exist; create it first")
+    kind = output_kind(output)  # its folder, and that of --errors, exist: the lock files are in them
+    check_output_path(output, kind, [f.path for f in files])
     model_name = args.model or DEFAULT_MODEL
     spec = load_spec(resolve_model(model_name), model_name)
     options = model_options(spec, args)
@@ -126,6 +124,17 @@ def _plan(cfg: EmbedConfig, work: WorkDir, resume: bool, overwrite: bool) -> str
     return "fresh"
 
 
+def _check_still_complete(cfg: EmbedConfig, run: dict) -> None:
+    """A finished output is complete for *these* inputs and options only: refuse to call it so
+    when an input grew, shrank or was rewritten since, or an option differs."""
+    for path in output_files(cfg.output, cfg.output_kind):
+        if path.suffix == ".parquet" and (provenance := read_provenance(path)) is not None:
+            if (why := difference(json.loads(provenance), run)) is not None:
+                raise UsageError(f"{cfg.output} is finished but does not match this run: {why}; "
+                                 f"pass --overwrite to redo it")
+            return
+
+
 def _remove_outputs(cfg: EmbedConfig) -> None:
     for path in output_files(cfg.output, cfg.output_kind):
         path.unlink(missing_ok=True)
@@ -142,13 +151,14 @@ def embed_from_args(args: argparse.Namespace) -> int:
         shard = open_shard(args, cfg, spec, files)
         if shard.complete:
             return 0
-        cfg, files = shard.cfg, shard.files
+        files = shard.files
     work = WorkDir(cfg.output)
     plan = _plan(cfg, work, args.resume, args.overwrite)
+    run = run_record(cfg, files, model_fingerprint(spec))
     if plan == "complete":
+        _check_still_complete(cfg, run)
         log.info("%s is already complete (no interrupted run to resume); pass --overwrite to redo it", cfg.output)
         return 0
-    run = run_record(cfg, files, model_fingerprint(spec))
     start: Committed | None = None
     if plan == "resume" and (loaded := work.load()) is not None:
         saved, start = loaded
@@ -228,6 +238,7 @@ def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
     log.info("embedded %s records%s in %.1fs (%s rec/s, padding efficiency %.0f%%)%s -> %s",
              f"{new:,}", resumed, stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
              ", ".join(str(p) for p in stats.outputs))
+    log.info("verified: %s", stats.verified)
     if stats.index is not None:
         recall = stats.index.get("recall") or {}
         log.info("index %s: %s vectors in %d shard(s), recall@10 %s at nprobe %s on %s held-out queries, "

@@ -23,10 +23,20 @@ class InputError(UsageError):
     """An input that cannot be opened or has no usable format."""
 
 
+class InputChanged(IgniteError):
+    """An input file changed while it was read: the output would not match it. Exit 2."""
+
+    exit_code = 2
+
+
 class OutputError(IgniteError):
     """Writing an output failed (disk full, permissions)."""
 
     exit_code = 1
+
+
+class VerificationError(OutputError):
+    """A finished file does not hold what was committed (row count, size): never exit 0 over it."""
 
 
 class TooManyErrors(IgniteError):

@@ -18,6 +18,7 @@ class InputFile:
     format: str  # jsonl | txt | parquet
     compression: str | None  # zstd | gzip | None
     size: int
+    mtime_ns: int = 0
     # A shard's slice of the file: lines (rows, for parquet) first_line+1 .. first_line+line_count;
     # line_count None: to the end. Line numbers stay those of the whole file.
     first_line: int = 0
@@ -26,6 +27,21 @@ class InputFile:
     @property
     def end_line(self) -> int | None:
         return None if self.line_count is None else self.first_line + self.line_count
+
+
+    def change(self) -> str | None:
+        """How the file differs now from when it was listed (size, modification time, gone), in
+        words; None when it looks the same."""
+        try:
+            st = self.path.stat()
+        except OSError as exc:
+            return f"it can no longer be read ({exc.strerror})"
+        if st.st_size != self.size:
+            grew = "grew" if st.st_size > self.size else "shrank"
+            return f"it {grew} from {self.size:,} to {st.st_size:,} bytes"
+        if st.st_mtime_ns != self.mtime_ns:
+            return "it was rewritten (same size, new modification time)"
+        return None
 
 
 def classify(path: Path) -> InputFile:
@@ -39,7 +55,8 @@ def classify(path: Path) -> InputFile:
                          f"rename it to one of {known}")
     if fmt == "parquet" and compression:
         raise InputError(f"{path}: parquet compresses internally; drop the {suffixes[-1]} extension")
-    return InputFile(path=path, format=fmt, compression=compression, size=path.stat().st_size)
+    st = path.stat()
+    return InputFile(path=path, format=fmt, compression=compression, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 def expand_inputs(args: list[str]) -> list[InputFile]:
@@ -55,6 +72,9 @@ def expand_inputs(args: list[str]) -> list[InputFile]:
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise InputError(f"input {arg} is not a regular file ({_kind(path)}); give files, folders or globs "
+                             f"(to read a stream, save it to a file first)")
         elif glob.has_magic(arg):
             matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
             if not matches:
@@ -70,6 +90,18 @@ def expand_inputs(args: list[str]) -> list[InputFile]:
             seen.add(key)
             result.append(classify(path))
     return result
+
+
+def _kind(path: Path) -> str:
+    if path.is_fifo():
+        return "a FIFO"
+    if path.is_char_device():
+        return "a character device"
+    if path.is_block_device():
+        return "a block device"
+    if path.is_socket():
+        return "a socket"
+    return "not a file or folder"
 
 
 def _known(path: Path) -> bool:

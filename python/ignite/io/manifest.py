@@ -29,6 +29,7 @@ from ignite.io.npy import fsync_dir
 
 FORMAT = 1
 WORK_SUFFIX = ".ignite"
+RUN_FILE = "run.json"
 
 
 def work_dir_for(output: Path) -> Path:
@@ -61,10 +62,10 @@ class Committed:
 
 def run_record(cfg: EmbedConfig, files: list[InputFile], model_fingerprint: str) -> dict[str, Any]:
     """The identity of a run: what must not change between a run and its resumption."""
+    # The sizes and times taken when the inputs were listed, which the run re-checks as it reads.
     inputs = []
     for f in files:
-        st = f.path.stat()
-        entry = {"path": str(f.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        entry = {"path": str(f.path.resolve()), "size": f.size, "mtime_ns": f.mtime_ns}
         if f.first_line or f.line_count is not None:  # a shard's slice of the file
             entry["lines"] = [f.first_line, f.line_count]
         inputs.append(entry)
@@ -139,7 +140,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 class WorkDir:
     def __init__(self, output: Path) -> None:
         self.path = work_dir_for(output)
-        self.run_file = self.path / "run.json"
+        self.run_file = self.path / RUN_FILE
         self.manifest_file = self.path / "manifest.json"
         self._run_digest = ""
 

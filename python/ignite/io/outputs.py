@@ -18,13 +18,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ignite import faults
 from ignite.errors import OutputError, UsageError
-from ignite.io.manifest import Committed
-from ignite.io.npy import HEADER_BYTES, NpyAppender, finish_npy, fsync_dir
+from ignite.io.manifest import RUN_FILE, Committed
+from ignite.io.npy import HEADER_BYTES, NpyAppender, fsync_dir, write_final_header
+from ignite.io.verify import SHARD_NAME, expect_rows, npy_rows, parquet_rows
 from ignite.pipeline.window import Window
 
 OUTPUT_KINDS = ("npy", "parquet", "dir")
 ROW_GROUP_ROWS = 1 << 16  # metadata of small windows is gathered into row groups of this size
+# Schema metadata of every finished Parquet file: the run record (inputs with sizes and times,
+# options) it was made from, so that a later --resume can tell a stale output from a complete one.
+PROVENANCE_KEY = b"ignite.run"
 
 
 def output_kind(path: Path) -> str:
@@ -35,6 +40,30 @@ def output_kind(path: Path) -> str:
     if path.suffix == "" or path.is_dir():
         return "dir"
     raise UsageError(f"output {path}: unknown extension {path.suffix!r}; use .npy, .parquet, or a folder name")
+
+
+def check_output_path(output: Path, kind: str, inputs: Iterable[Path]) -> None:
+    """Refuse outputs that are not what they seem, before anything is written: a folder where a
+    file is meant, a file where a folder is meant, an output that is one of the inputs, a shard
+    folder that already holds files Ignite did not write (they would be mixed with ours)."""
+    finals = [output, ids_path(output)] if kind == "npy" else [output]
+    if kind != "dir":
+        for path in finals:
+            if path.is_dir():
+                raise UsageError(f"output {path} is a folder, but its {path.suffix} extension names a file; "
+                                 f"remove the folder or name another output")
+    elif output.exists() and not output.is_dir():
+        raise UsageError(f"output {output} is a file, but a name without .npy/.parquet means a folder of shards; "
+                         f"name a folder, or give the file an extension")
+    real_inputs = {os.path.realpath(p) for p in inputs}
+    for path in finals:
+        if os.path.realpath(path) in real_inputs:
+            raise UsageError(f"output {path} is also an input; write the embeddings to another file")
+    if kind == "dir" and output.is_dir():
+        foreign = sorted(p.name for p in output.iterdir() if not SHARD_NAME.match(p.name))
+        if foreign:
+            raise UsageError(f"output folder {output} holds files Ignite did not write ({', '.join(foreign[:3])}"
+                             f"{', ...' if len(foreign) > 3 else ''}); give an empty or new folder")
 
 
 def ids_path(output: Path) -> Path:
@@ -135,9 +164,8 @@ def read_meta_log(path: Path) -> Iterator[pa.Table]:
             yield pa.ipc.open_stream(source.read_buffer(n)).read_all()
 
 
-def write_parquet(final: Path, tmp_dir: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
-    """Write `tables` to `final` atomically (temp file in `tmp_dir`, same filesystem); row count."""
-    tmp = tmp_dir / f".{final.name}.tmp"
+def write_parquet(tmp: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
+    """Write `tables` to `tmp` and fsync it; its row count. `install` then renames it."""
     rows, pending, pending_rows = 0, [], 0
     writer = pq.ParquetWriter(tmp, schema, compression="zstd")
     try:
@@ -154,9 +182,32 @@ def write_parquet(final: Path, tmp_dir: Path, schema: pa.Schema, tables: Iterabl
         writer.close()
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
     return rows
+
+
+def install(*moves: tuple[Path, Path]) -> None:
+    """Rename verified temporary files to their final names (same filesystem) durably."""
+    for tmp, final in moves:
+        os.replace(tmp, final)
+    for folder in {final.parent for _, final in moves}:
+        fsync_dir(folder)
+
+
+def _with_provenance(schema: pa.Schema, work: Path) -> pa.Schema:
+    """`schema` carrying the run record of the work folder `work`."""
+    try:
+        return schema.with_metadata({PROVENANCE_KEY: (work / RUN_FILE).read_bytes()})
+    except FileNotFoundError:
+        return schema
+
+
+def read_provenance(path: Path) -> bytes | None:
+    """The run record a finished Parquet file of ours was made from; None if it has none."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):
+        return None
+    return metadata.get(PROVENANCE_KEY)
 
 
 class _Segment:
@@ -201,19 +252,30 @@ def _read_rows(path: Path, dim: int, dtype: str, rows: int, header: int = HEADER
         yield np.asarray(data[lo: lo + chunk], dtype=np.float32)
 
 
-def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dtype: str, string_ids: bool) -> None:
-    """Turn a closed segment into its final .npy and metadata parquet; a no-op once done."""
+def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dtype: str, string_ids: bool,
+          rows: int) -> None:
+    """Turn a closed segment of `rows` committed rows into its final .npy and metadata parquet:
+    both are written in full, counted, and renamed into place only when they hold exactly those
+    rows. A no-op once done; redone whole after a crash part-way (the log goes last)."""
     partial, log = work / f"{name}.partial", work / f"{name}.meta"
-    if log.exists():
-        meta_rows = write_parquet(final_meta, work, meta_schema(string_ids), read_meta_log(log))
-        if partial.exists() and meta_rows != (partial.stat().st_size - HEADER_BYTES) // (dim * np.dtype(dtype).itemsize):
-            raise OutputError(f"{partial} and {log} disagree on the row count; pass --overwrite to start over")
+    if not log.exists():
+        if not (final_npy.exists() and final_meta.exists()):
+            raise OutputError(f"cannot finish {final_npy}: its data is missing from the work folder {work}; "
+                              f"pass --overwrite to start over")
+        return
+    tmp_meta = work / f".{final_meta.name}.tmp"
+    expect_rows(log, write_parquet(tmp_meta, _with_provenance(meta_schema(string_ids), work),
+                                    read_meta_log(log)), rows)
+    moves = [(tmp_meta, final_meta)]
+    npy = final_npy  # when a crash came after the .npy was renamed and before the log was removed
     if partial.exists():
-        finish_npy(partial, final_npy, dim, dtype)
-    log.unlink(missing_ok=True)
-    if not (final_npy.exists() and final_meta.exists()):
-        raise OutputError(f"cannot finish {final_npy}: its data is missing from the work folder {work}; "
-                          f"pass --overwrite to start over")
+        write_final_header(partial, dim, dtype, rows - 1 if faults.active("npy-header-rows") else None)
+        moves.append((partial, final_npy))
+        npy = partial
+    expect_rows(final_npy, npy_rows(npy, dim, dtype), rows)
+    expect_rows(final_meta, parquet_rows(tmp_meta), rows)
+    install(*moves)
+    log.unlink()
 
 
 class Sink(Protocol):
@@ -267,7 +329,7 @@ class NpySink(_OneSegmentSink):
     def finish(self) -> list[Path]:
         self.close()
         _seal(self.work, self.output.name, self.output, ids_path(self.output), self.dim, str(self.dtype),
-              self.string_ids)
+              self.string_ids, self.rows)
         return [self.output, ids_path(self.output)]
 
 
@@ -297,7 +359,10 @@ class ParquetSink(_OneSegmentSink):
         self.close()
         partial, log = self.work / f"{self.output.name}.partial", self.work / f"{self.output.name}.meta"
         if partial.exists() and log.exists():
-            write_parquet(self.output, self.work, self._schema, self._tables(partial, log))
+            tmp = self.work / f".{self.output.name}.tmp"
+            write_parquet(tmp, _with_provenance(self._schema, self.work), self._tables(partial, log))
+            expect_rows(self.output, parquet_rows(tmp), self.rows)
+            install((tmp, self.output))
         log.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
         if not self.output.exists():
@@ -319,7 +384,7 @@ class ShardSink:
         self._filled: list[int] = []  # shards full but not yet covered by a commit
         # A crash between a commit and the seal leaves committed full shards unsealed.
         for shard in range(self.rows // shard_rows):
-            self._seal(shard)
+            self._seal(shard, shard_rows)
         self._seg: _Segment | None = None
         if not (start and start.done) and self.rows % shard_rows:
             self._seg = _Segment(work, self._name(self.rows // shard_rows), dim, dtype, self.rows % shard_rows,
@@ -345,10 +410,10 @@ class ShardSink:
         for suffix in (".partial", ".meta"):
             (self.work / f"{self._name(shard)}{suffix}").unlink(missing_ok=True)
 
-    def _seal(self, shard: int) -> None:
+    def _seal(self, shard: int, rows: int) -> None:
         name = self._name(shard)
         _seal(self.work, name, self.output / name, self.output / f"part-{shard:05d}.parquet", self.dim, self.dtype,
-              self.string_ids)
+              self.string_ids, rows)
 
     def write(self, window: Window) -> None:
         lo = 0
@@ -371,14 +436,14 @@ class ShardSink:
 
     def after_commit(self) -> None:
         for shard in self._filled:
-            self._seal(shard)
+            self._seal(shard, self.shard_rows)
         self._filled = []
 
     def finish(self) -> list[Path]:
         self.close()
         self.after_commit()
         if self.rows % self.shard_rows:
-            self._seal(self.rows // self.shard_rows)
+            self._seal(self.rows // self.shard_rows, self.rows % self.shard_rows)
         else:
             self._discard(self.rows // self.shard_rows)
         return sorted(self.output.glob("part-*"))

@@ -22,11 +22,12 @@ import orjson
 
 from ignite.backends.base import Runner
 from ignite.config import EmbedConfig
-from ignite.errors import IgniteError, OutputError, TooManyErrors
+from ignite.errors import IgniteError, InputChanged, OutputError, TooManyErrors, VerificationError
 from ignite.io.inputs import InputFile
 from ignite.io.manifest import Committed, WorkDir
-from ignite.io.outputs import Sink, open_sink
+from ignite.io.outputs import Sink, ids_path, open_sink
 from ignite.io.readers import DamagedInput, RecordReader
+from ignite.io.verify import verify_finished
 from ignite.pipeline.batcher import BufferPool, fill_batch, plan_batches
 from ignite.pipeline.channel import Cancelled, Channel
 from ignite.pipeline.tokenize import WindowTokenizer
@@ -96,6 +97,7 @@ class RunStats:
     outputs: list[Path] = field(default_factory=list)
     interrupted: int | None = None  # the signal that stopped the run before its end
     index: dict[str, Any] | None = None  # the finished index's info, with --index
+    verified: str = ""  # what the finished files were checked to hold, in words
 
     @property
     def padding_efficiency(self) -> float:
@@ -386,15 +388,39 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
         sink.close()
     stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
     if stats.interrupted is None:
+        for item in files:  # an input finished early may have changed since
+            check_unchanged(item)
         stop.phase = "finishing"
-        with _writing(cfg.output):
-            stats.outputs = sink.finish()
+        try:
+            with _writing(cfg.output):
+                stats.outputs = sink.finish()
+                stats.verified = _verify(cfg, start, runners[0].dim)
+        except VerificationError as exc:
+            raise VerificationError(f"{exc}: the output is not finished and its work folder {work.path} is kept; "
+                                    f"rerun with --resume, or with --overwrite if that fails again") from None
         if index is not None:
             with _writing(index.folder):
                 stats.index = index.finish()
         work.remove()
     stats.seconds = time.perf_counter() - begin
     return stats
+
+
+def _verify(cfg: EmbedConfig, state: Committed, dim: int) -> str:
+    """Count what the finished files hold against the commit and its status counts; what was
+    verified, for the summary. Raises VerificationError: the run must not exit 0 then."""
+    counted = sum(state.statuses.values())
+    if counted != state.rows:
+        raise VerificationError(f"the run committed {state.rows:,} rows but accounted for {counted:,} records")
+    ids = ids_path(cfg.output) if cfg.output_kind == "npy" else None
+    return verify_finished(cfg.output_kind, cfg.output, ids, state.rows, dim, cfg.output_dtype)
+
+
+def check_unchanged(item: InputFile) -> None:
+    """Raise InputChanged when `item` is not the file the run listed (appended to, cut, rewritten)."""
+    if (how := item.change()) is not None:
+        raise InputChanged(f"input {item.path} changed while it was read: {how}; the output would not match it, "
+                           f"so it is not finished. Rerun with --overwrite once the input is final")
 
 
 def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
@@ -465,7 +491,7 @@ class _Writer:
         self.stages, self.sink, self.work, self.state, self.stats = stages, sink, work, state, stats
         self.index = index
         self.cfg = stages.cfg
-        self.names, self.errors_file, self.progress = names, errors_file, progress
+        self.names, self.errors_file, self.progress, self.files = names, errors_file, progress, files
         self.done_bytes = [0] * (len(files) + 1)  # bytes of all files before file i
         for i, f in enumerate(files):
             self.done_bytes[i + 1] = self.done_bytes[i] + f.size
@@ -496,6 +522,8 @@ class _Writer:
             raise RuntimeError(f"internal error: {len(pending)} windows never completed")
 
     def append(self, window: Window) -> None:
+        if window.extra.get("last"):  # the file's end: it must still be the file that was listed
+            check_unchanged(self.files[window.file_index])
         with _writing(self.cfg.output):
             self.sink.write(window)
         if self.index is not None:

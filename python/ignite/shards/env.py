@@ -2,9 +2,12 @@
 scheduler running it (SLURM job arrays, Kubernetes Indexed Jobs, AWS Batch array jobs)."""
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Mapping
 
 from ignite.errors import UsageError
+from ignite.shards.plan import shard_name
 
 
 def _int(env: Mapping[str, str], name: str) -> int:
@@ -40,6 +43,29 @@ def resolve_shard(spec: str, shards: int | None, env: Mapping[str, str]) -> tupl
     if not 0 <= index < count:
         raise UsageError(f"shard index {index} is outside 0..{count - 1} ({count} shards)")
     return index, count
+
+
+def shard_paths(args: argparse.Namespace) -> None:
+    """With --shard, point --output, --errors and --index at this task's shard (OUT/<shard>/,
+    FILE.<shard>.jsonl, IDX/<shard>/) before anything is locked or read: each shard is an
+    ordinary run with its own output, work folder and lock. Without it, nothing changes."""
+    if args.shard is None:
+        return
+    if args.output.suffix.lower() in (".npy", ".parquet"):
+        raise UsageError(f"--shard writes a folder per shard: give --output a folder (e.g. {args.output.stem}/), "
+                         f"then `ignite merge {args.output.stem} --output {args.output.name}`")
+    args.shard_index, args.shard_count = resolve_shard(args.shard, args.shards, os.environ)
+    name = shard_name(args.shard_index, args.shard_count)
+    try:
+        args.output.mkdir(exist_ok=True)  # every task of the job may create it
+    except FileNotFoundError:
+        raise UsageError(f"output folder {args.output.parent} does not exist; create it first") from None
+    args.output = args.output / name
+    if args.errors is not None:
+        args.errors = args.errors.with_name(f"{args.errors.stem}.{name}{args.errors.suffix}")
+    if args.index is not None:
+        # IDX is trained once (`ignite index train`); each shard adds into a clone, in IDX/<shard>/.
+        args.index_trained, args.index = args.index, args.index / name
 
 
 def _parse(spec: str) -> tuple[int, int]:

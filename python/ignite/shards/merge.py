@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 
 from ignite.errors import UsageError
 from ignite.io.manifest import WorkDir, atomic_write
-from ignite.io.npy import NpyAppender, finish_npy
-from ignite.io.outputs import embedding_schema, ids_path, meta_schema, output_kind, write_parquet
+from ignite.io.npy import NpyAppender, write_final_header
+from ignite.io.outputs import embedding_schema, ids_path, install, meta_schema, output_kind, write_parquet
+from ignite.io.verify import expect_rows, npy_rows, parquet_rows, shard_files
 from ignite.shards.plan import shard_name
 from ignite.shards.run import read_record, record_path
 
@@ -80,10 +81,9 @@ def find_shards(root: Path) -> list[Shard]:
             what = "input plan" if record["plan"] != shards[0].record["plan"] else "options (model, field, dtype ...)"
             raise UsageError(f"shard {name} is from another run: its {what} differ from {shards[0].name}'s; "
                              f"rerun it with the job's command and --overwrite")
-        parts = sorted(folder.glob("part-*.npy"))
-        rows = sum(pq.ParquetFile(p.with_suffix(".parquet")).metadata.num_rows for p in parts
-                   if p.with_suffix(".parquet").is_file())
-        if rows != record["rows"] or any(not p.with_suffix(".parquet").is_file() for p in parts):
+        parts = [npy for npy, _ in shard_files(folder)]
+        rows = sum(parquet_rows(p.with_suffix(".parquet")) for p in parts)
+        if rows != record["rows"]:
             raise UsageError(f"shard {name}: its files hold {rows:,} rows, its record {record['rows']:,}; "
                              f"rerun it with --overwrite")
         shards.append(Shard(name, folder, record, offset, parts))
@@ -124,8 +124,10 @@ def _write_output(shards: list[Shard], output: Path, overwrite: bool) -> list[Pa
     string_ids = first.record["string_ids"]
     dtype = np.dtype(first.record["output_dtype"])
     dim = next((np.load(p, mmap_mode="r").shape[1] for s in shards for p in s.parts), 0)
+    total = sum(s.record["rows"] for s in shards)
+    # Written beside the finals under temporary names, counted, then renamed: no success without proof.
     if kind == "npy":
-        partial = output.with_name(f".{output.name}.partial")
+        partial, tmp_ids = output.with_name(f".{output.name}.partial"), output.with_name(f".{ids_path(output).name}.tmp")
         npy = NpyAppender(partial, dim, str(dtype))
 
         def metas() -> Iterator[pa.Table]:
@@ -135,13 +137,17 @@ def _write_output(shards: list[Shard], output: Path, overwrite: bool) -> list[Pa
                     yield meta
 
         try:
-            write_parquet(ids_path(output), output.parent, meta_schema(string_ids), metas())
+            write_parquet(tmp_ids, meta_schema(string_ids), metas())
             npy.sync()
         finally:
             npy.close()
-        finish_npy(partial, output, dim, str(dtype))
+        write_final_header(partial, dim, str(dtype))
+        expect_rows(output, npy_rows(partial, dim, str(dtype)), total)
+        expect_rows(ids_path(output), parquet_rows(tmp_ids), total)
+        install((tmp_ids, ids_path(output)), (partial, output))
     else:
         schema = embedding_schema(dim, dtype, string_ids)
+        tmp = output.with_name(f".{output.name}.tmp")
 
         def tables() -> Iterator[pa.Table]:
             for s in shards:
@@ -150,7 +156,8 @@ def _write_output(shards: list[Shard], output: Path, overwrite: bool) -> list[Pa
                                     "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), dim),
                                     "status": meta.column("status")}, schema=schema)
 
-        write_parquet(output, output.parent, schema, tables())
+        expect_rows(output, write_parquet(tmp, schema, tables()), total)
+        install((tmp, output))
     return finals
 
 

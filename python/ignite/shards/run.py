@@ -8,8 +8,7 @@ import argparse
 import hashlib
 import json
 import logging
-import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from ignite.io.inputs import InputFile
 from ignite.io.manifest import WorkDir, atomic_write, run_record
 from ignite.models import ModelSpec
 from ignite.models.export import model_fingerprint
-from ignite.shards.env import resolve_shard
 from ignite.shards.plan import ShardPlan, plan_shards, shard_name
 
 log = logging.getLogger("ignite")
@@ -34,6 +32,7 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
                         "SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX (Kubernetes) or AWS_BATCH_JOB_ARRAY_INDEX")
     g.add_argument("--shards", type=int, default=None, metavar="N",
                    help="shard count, for --shard auto where the scheduler does not say it (Kubernetes, AWS Batch)")
+    parser.set_defaults(shard_index=None, shard_count=None)  # set by env.shard_paths
 
 
 def config_digest(run: dict[str, Any]) -> str:
@@ -61,7 +60,7 @@ class ShardRun:
     count: int
     plan: ShardPlan
     root: Path  # OUT: the folder of every shard
-    cfg: EmbedConfig  # the run of this shard: output OUT/shard-..., its inputs
+    cfg: EmbedConfig  # the run of this shard: output OUT/<shard>/
     files: list[InputFile]
     config: str
     index_folder: Path | None
@@ -85,29 +84,18 @@ class ShardRun:
 
 
 def open_shard(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list[InputFile]) -> ShardRun:
-    """This task's shard: its config and inputs, or `complete` when it has finished before."""
-    if cfg.output_kind != "dir":
-        raise UsageError(f"--shard writes a folder per shard: give --output a folder (e.g. {cfg.output.stem}/), "
-                         f"then `ignite merge {cfg.output.stem} --output {cfg.output.name}`")
-    index, count = resolve_shard(args.shard, args.shards, os.environ)
+    """This task's shard (its paths set by env.shard_paths): the plan, its inputs, and whether
+    it has finished before."""
+    index, count = args.shard_index, args.shard_count
     plan = plan_shards(files, count)
-    name = shard_name(index, count)
-    cfg.output.mkdir(exist_ok=True)
-    errors = cfg.errors_path.with_name(f"{cfg.errors_path.stem}.{name}{cfg.errors_path.suffix}") \
-        if cfg.errors_path else None
-    shard_cfg = replace(cfg, output=cfg.output / name, errors_path=errors)
+    root, name = cfg.output.parent, shard_name(index, count)
     shard_files = plan.inputs(index)
-    config = config_digest(run_record(shard_cfg, shard_files, model_fingerprint(spec)))
-    index_folder = None
-    if args.index is not None:
-        # IDX is trained once (`ignite index train`); each shard adds into a clone, in IDX/<shard>/.
-        args.index_trained, args.index = args.index, args.index / name
-        index_folder = args.index
-    shard = ShardRun(index, count, plan, cfg.output, shard_cfg, shard_files, config, index_folder)
+    config = config_digest(run_record(cfg, shard_files, model_fingerprint(spec)))
+    shard = ShardRun(index, count, plan, root, cfg, shard_files, config, args.index)
     log.info("shard %d of %d (plan %s): %s", index, count, plan.digest,
              "; ".join(f"{f.path} lines {f.first_line + 1}-{'end' if f.end_line is None else f.end_line}"
                        for f in shard_files) or "no input")
-    path = record_path(cfg.output, name)
+    path = record_path(root, name)
     record = read_record(path)
     if record is not None and args.overwrite:
         path.unlink()
@@ -115,10 +103,10 @@ def open_shard(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, file
         if (record["plan"], record["config"]) != (plan.digest, config):
             raise UsageError(f"{path} records a finished shard of another job (its inputs, plan or options differ); "
                              f"pass --overwrite to redo it, or use another --output")
-        log.info("%s is already complete (%s rows); nothing to do", shard_cfg.output, f"{record['rows']:,}")
+        log.info("%s is already complete (%s rows); nothing to do", cfg.output, f"{record['rows']:,}")
         shard.complete = True
-    elif shard_cfg.output.is_dir() and not WorkDir(shard_cfg.output).exists() and \
-            any(shard_cfg.output.glob("part-*")) and args.resume:
+    elif cfg.output.is_dir() and not WorkDir(cfg.output).exists() and any(cfg.output.glob("part-*")) \
+            and args.resume:
         shard.finish()  # the run finished but was stopped before recording it
         shard.complete = True
     return shard
