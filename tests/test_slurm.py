@@ -78,10 +78,14 @@ def test_slurm_array_with_a_killed_and_requeued_task(cluster: Cluster, tmp_path:
     work = out / "shard-00001-of-00004.ignite"
     # Mid-run: task 1 has committed windows but not all of them.
     _wait("task 1 to commit its first windows", lambda: _committed_rows(work) > 0, cluster)
-    cluster.run("scancel", "--signal=KILL", victim)
+    # --batch: SIGKILL to the batch step itself (ignite, exec'd by embed.sbatch); without it, or
+    # with --full, SLURM cancels the job, which sends SIGTERM first and lets ignite commit.
+    cluster.run("scancel", "--signal=KILL", "--batch", victim)
     cluster.run("scontrol", "requeue", victim)
     killed_at = _committed_rows(work)
-    # A requeued job waits a while before it may start again: let it start now.
+    # A requeued job (pending once the kill has completed) waits two minutes before it may start
+    # again: let it start now.
+    _wait("task 1 to be requeued", lambda: cluster.state(victim) == "PENDING", cluster, timeout=60)
     cluster.run("scontrol", "update", f"JobId={victim}", "StartTime=now")
     _wait("the merge job to end", lambda: cluster.state(merge) in ("COMPLETED", "FAILED", "CANCELLED"), cluster)
     assert cluster.state(merge) == "COMPLETED", cluster.logs() + "".join(
@@ -89,7 +93,7 @@ def test_slurm_array_with_a_killed_and_requeued_task(cluster: Cluster, tmp_path:
     assert cluster.state(train) == "COMPLETED"
     assert "Restarts=1" in cluster.run("scontrol", "show", "job", victim)
     victim_log = "".join(p.read_text() for p in tmp_path.glob("ignite-embed-*_1.log"))
-    assert "resuming" in victim_log and killed_at > 0, victim_log
+    assert "resuming" in victim_log and killed_at > 0 and "SIGTERM" not in victim_log, victim_log
     assert not work.exists()
 
     single = tmp_path / "single.npy"
