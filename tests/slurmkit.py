@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
+BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo", "squeue")
 
 
 def skip_unless_available() -> None:
@@ -116,6 +116,10 @@ class Cluster:
 
     def stop(self) -> None:
         self.run("scancel", "--full", "--user", "root", check=False)
+        # Jobs end before slurmd does, or their slurmstepd would outlive the cluster.
+        deadline = time.monotonic() + 60
+        while self.run("squeue", "-h", check=False).strip() and time.monotonic() < deadline:
+            time.sleep(0.5)
         for proc in reversed(self._procs):  # slurmd, slurmctld, munged: each one this test started
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
