@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import cosine_rows, run_cli
-from resumekit import FAST, build_tiny_model, make_corpus
+from resumekit import FAST, build_tiny_model, make_corpus, start_cli
 
 from ignite.errors import UsageError
 from ignite.io.inputs import InputFile, expand_inputs
@@ -210,3 +210,22 @@ def test_usage_errors_and_plan_command(job: dict, cache_dir: Path) -> None:
     assert r.returncode == 2 and "needs --shards N" in r.stderr
     r = run_cli("plan", "--input", *job["corpus"], "--shards", "4")
     assert r.returncode == 0 and r.stdout.count("shard-0000") == 4 and "a.jsonl lines 1-" in r.stdout
+
+
+def test_two_runs_of_one_shard_cannot_both_write(job: dict, cache_dir: Path, tmp_path: Path) -> None:
+    """A pod started twice, a requeued task beside its first copy: started at once, one writes and
+    the other refuses naming it (or waits, with --wait), while another shard of the job runs freely."""
+    out = tmp_path / "out"
+
+    def args(shard: str) -> list:
+        return ["embed", "--input", *job["corpus"], "--output", out, "--shard", shard, "--resume", *job["common"]]
+
+    out.mkdir()  # else the two would race to create it
+    logs = [tmp_path / f"run{i}.log" for i in range(3)]
+    procs = [start_cli(args(shard), cache_dir, log) for shard, log in zip(("3/4", "3/4", "0/4"), logs)]
+    codes = [p.wait(timeout=300) for p in procs]
+    assert sorted(codes[:2]) == [0, 2] and codes[2] == 0, (codes, [log.read_text() for log in logs])
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    assert f"shard-00003-of-00004 is being written by pid {procs[winner].pid} on " in logs[loser].read_text()
+    waited = run_cli(*args("3/4"), "--wait", cache_dir=cache_dir)
+    assert waited.returncode == 0 and "already complete" in waited.stderr
