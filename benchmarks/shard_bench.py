@@ -50,8 +50,8 @@ def synthetic_shards(out: Path, rows: int, shards: int, dim: int) -> None:
         (out / name).mkdir()
         np.save(out / name / "part-00000.npy", rng.standard_normal((per, dim), dtype=np.float32))
         local = np.arange(per, dtype=np.int64)
-        pq.write_table(pa.table({"row": local, "id": local,
-                                 "file": pa.DictionaryArray.from_arrays(pa.array(np.zeros(per, np.int32)), ["in.jsonl"]),
+        files = pa.DictionaryArray.from_arrays(pa.array(np.zeros(per, np.int32)), ["in.jsonl"])
+        pq.write_table(pa.table({"row": local, "id": local, "file": files,
                                  "line": local + 1, "status": pa.array(["ok"] * per).dictionary_encode()},
                                 schema=meta_schema(False)), out / name / "part-00000.parquet")
         record = {"format": 1, "shard": i, "shards": shards, "plan": "synthetic", "config": "synthetic", "rows": per,

@@ -81,7 +81,8 @@ class Cluster:
         key.write_bytes(os.urandom(1024))
         key.chmod(0o600)
         self._spawn("munged", ["munged", "-F", "-f", f"--socket={d}/munge.sock", f"--key-file={key}",
-                               f"--log-file={d}/munged.log", f"--pid-file={d}/munged.pid", f"--seed-file={d}/munged.seed"])
+                               f"--log-file={d}/munged.log", f"--pid-file={d}/munged.pid",
+                               f"--seed-file={d}/munged.seed"])
         self._wait(lambda: (d / "munge.sock").exists(), "munged did not create its socket")
         host = socket.gethostname().split(".")[0]
         self.conf.write_text(CONF.format(host=host, dir=d, ctld_port=_free_port(), d_port=_free_port()))

@@ -67,9 +67,10 @@ def test_slurm_array_with_a_killed_and_requeued_task(cluster: Cluster, tmp_path:
     model_args = f"--model {model} {' '.join(FAST)} --index-type ivf"
     embed_args = "--id-field id --window-records 128"
     # The exports of the jobs: the CLI of this checkout, one shared model cache.
+    path = os.pathsep.join(p for p in (str(REPO / "python"), os.environ.get("PYTHONPATH", "")) if p)
     env = dict(cluster.env, INPUT=" ".join(inputs), OUT=str(out), IDX=str(idx), SHARDS="4", MERGED=str(out) + ".npy",
-               MODEL_ARGS=model_args, EMBED_ARGS=embed_args, IGNITE=" ".join(cli_command()), IGNITE_CACHE=str(cache_dir),
-               PYTHONPATH=os.pathsep.join(p for p in (str(REPO / "python"), os.environ.get("PYTHONPATH", "")) if p))
+               MODEL_ARGS=model_args, EMBED_ARGS=embed_args, IGNITE=" ".join(cli_command()),
+               IGNITE_CACHE=str(cache_dir), PYTHONPATH=path)
     submitted = subprocess.run([str(REPO / "examples" / "slurm" / "submit.sh")], capture_output=True, text=True,
                                env=env, cwd=tmp_path, timeout=60)
     assert submitted.returncode == 0, submitted.stderr

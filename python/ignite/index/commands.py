@@ -24,6 +24,15 @@ def add_embed_options(parser: argparse.ArgumentParser, size: type) -> None:
     parser.set_defaults(index_trained=None)  # with --shard: the folder of `ignite index train`
 
 
+def add_on_disk_options(parser: argparse.ArgumentParser) -> None:
+    """--on-disk / --in-ram: where a merge puts the merged index's inverted lists."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--on-disk", dest="on_disk", action="store_true", default=None,
+                       help="IVF only: inverted lists in merged.ivfdata, memory-mapped when searched (default: on "
+                            "disk when the shards take more than half the available memory)")
+    where.add_argument("--in-ram", dest="on_disk", action="store_false", help="merge in RAM")
+
+
 def add_parsers(sub: argparse._SubParsersAction, add_model_options: Callable[[argparse.ArgumentParser], None],
                 size: type) -> None:
     idx = sub.add_parser("index", help="train, inspect or merge an index built by `ignite embed --index`",
@@ -41,11 +50,7 @@ def add_parsers(sub: argparse._SubParsersAction, add_model_options: Callable[[ar
     train.set_defaults(func=_cmd_train)
     merge = verbs.add_parser("merge", help="merge the shards into merged.faiss (checks fingerprints and counts)")
     merge.add_argument("folder", type=Path)
-    where = merge.add_mutually_exclusive_group()
-    where.add_argument("--on-disk", dest="on_disk", action="store_true", default=None,
-                       help="IVF only: inverted lists in merged.ivfdata, memory-mapped when searched (default: on "
-                            "disk when the shards take more than half the available memory)")
-    where.add_argument("--in-ram", dest="on_disk", action="store_false", help="merge in RAM")
+    add_on_disk_options(merge)
     merge.set_defaults(func=_cmd_merge)
     info = verbs.add_parser("info", help="type, count, shards and recall of an index")
     info.add_argument("folder", type=Path)

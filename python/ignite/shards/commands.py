@@ -27,11 +27,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     m.add_argument("--index", type=Path, default=None, metavar="IDX",
                    help="the index folder given to the shards (default: the one their records name)")
-    where = m.add_mutually_exclusive_group()
-    where.add_argument("--on-disk", dest="on_disk", action="store_true", default=None,
-                       help="IVF only: merged inverted lists on disk (default: when they would take over half the "
-                            "available memory)")
-    where.add_argument("--in-ram", dest="on_disk", action="store_false", help="merge the index in RAM")
+    from ignite.index.commands import add_on_disk_options
+
+    add_on_disk_options(m)
     m.set_defaults(func=_cmd_merge)
 
 

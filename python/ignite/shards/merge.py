@@ -61,7 +61,8 @@ def find_shards(root: Path) -> list[Shard]:
         raise UsageError(f"{root} is not a folder of shards; give the --output folder of `ignite embed --shard`")
     counts = {int(m.group(2)) for p in root.iterdir() if (m := NAME.match(p.name))}
     if not counts:
-        raise UsageError(f"{root} holds no shards (shard-0000I-of-0000N); run `ignite embed --shard I/N --output {root}`")
+        raise UsageError(f"{root} holds no shards (shard-0000I-of-0000N); run `ignite embed --shard I/N "
+                         f"--output {root}`")
     if len(counts) > 1:
         raise UsageError(f"{root} holds shards of jobs with {' and '.join(map(str, sorted(counts)))} shards; "
                          f"move the other job's shards elsewhere")
@@ -127,7 +128,8 @@ def _write_output(shards: list[Shard], output: Path, overwrite: bool) -> list[Pa
     total = sum(s.record["rows"] for s in shards)
     # Written beside the finals under temporary names, counted, then renamed: no success without proof.
     if kind == "npy":
-        partial, tmp_ids = output.with_name(f".{output.name}.partial"), output.with_name(f".{ids_path(output).name}.tmp")
+        partial = output.with_name(f".{output.name}.partial")
+        tmp_ids = output.with_name(f".{ids_path(output).name}.tmp")
         npy = NpyAppender(partial, dim, str(dtype))
 
         def metas() -> Iterator[pa.Table]:
