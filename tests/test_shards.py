@@ -18,7 +18,8 @@ from ignite.errors import UsageError
 from ignite.io.inputs import InputFile, expand_inputs
 from ignite.io.readers import RecordReader
 from ignite.shards.env import resolve_shard
-from ignite.shards.plan import count_lines, plan_shards
+from ignite.io.readers import count_lines
+from ignite.shards.plan import plan_shards
 
 
 def _fake(name: str, size: int) -> InputFile:

@@ -202,6 +202,24 @@ def _lines(stream: BinaryIO, skip_lines: int = 0) -> Iterator[bytes | object]:
         yield pending[:-1] if pending.endswith(b"\r") else pending
 
 
+def count_lines(item: InputFile) -> int:
+    """Lines of a text file as the readers number them (the last may lack its newline), rows of a
+    parquet file: what the shard plan cuts a big file by."""
+    if item.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(item.path).metadata.num_rows
+    stream, _ = _open_stream(item)
+    lines, last = 0, b"\n"
+    try:
+        for chunk in _chunks(stream):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    finally:
+        stream.close()
+    return lines + (last != b"\n")
+
+
 def _get_field(obj: object, path: list[str]) -> object:
     for key in path:
         if not isinstance(obj, dict) or key not in obj:

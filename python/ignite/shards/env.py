@@ -50,6 +50,8 @@ def shard_paths(args: argparse.Namespace) -> None:
     FILE.<shard>.jsonl, IDX/<shard>/) before anything is locked or read: each shard is an
     ordinary run with its own output, work folder and lock. Without it, nothing changes."""
     if args.shard is None:
+        if args.shards is not None:
+            raise UsageError("--shards N goes with --shard auto (or --shard I/N); without --shard the run is whole")
         return
     if args.output.suffix.lower() in (".npy", ".parquet"):
         raise UsageError(f"--shard writes a folder per shard: give --output a folder (e.g. {args.output.stem}/), "
@@ -60,6 +62,8 @@ def shard_paths(args: argparse.Namespace) -> None:
         args.output.mkdir(exist_ok=True)  # every task of the job may create it
     except FileNotFoundError:
         raise UsageError(f"output folder {args.output.parent} does not exist; create it first") from None
+    except FileExistsError:
+        raise UsageError(f"output {args.output} is a file; --shard writes a folder of shards there") from None
     args.output = args.output / name
     if args.errors is not None:
         args.errors = args.errors.with_name(f"{args.errors.stem}.{name}{args.errors.suffix}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ignite.io.inputs import InputFile
+from ignite.io.readers import count_lines
 
 SNAP = 1 / 8  # of a share: a shard is then within +-25% of an equal share of bytes
 
@@ -45,25 +46,6 @@ class ShardPlan:
         return {"digest": self.digest, "files": [{"path": str(f.path), "size": f.size} for f in self.files],
                 "shards": [[{"file": p.file, "first_line": p.first_line, "line_count": p.line_count,
                              "bytes": p.bytes} for p in shard] for shard in self.shards]}
-
-
-def count_lines(item: InputFile) -> int:
-    """Lines of a text file (the last one may lack its newline), rows of a parquet file."""
-    if item.format == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(item.path).metadata.num_rows
-    from ignite.io.readers import _chunks, _open_stream
-
-    stream, _ = _open_stream(item)
-    lines, last = 0, b"\n"
-    try:
-        for chunk in _chunks(stream):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    finally:
-        stream.close()
-    return lines + (last != b"\n")
 
 
 # A cut: (file index, lines of that file before it); (f, 0) is the start of file f.
