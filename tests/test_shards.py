@@ -159,6 +159,11 @@ def test_merge_equals_a_single_run(job: dict, cache_dir: Path) -> None:
     rows = np.array([0, 1000, 2500, 4100, 5999])
     _, ids = store.search(job["idx"], vectors[rows], 1, nprobe=64)  # every list: exact
     assert ids.ravel().tolist() == rows.tolist()
+    # Merged again with the inverted lists on disk: the same global ids.
+    r = run_cli("merge", job["out"], "--on-disk", cache_dir=cache_dir)
+    assert r.returncode == 0 and store.read_info(job["idx"])["merged"]["on_disk"], r.stderr
+    _, ids = store.search(job["idx"], vectors[rows], 1, nprobe=64)
+    assert ids.ravel().tolist() == rows.tolist()
     # .parquet: the same rows as one run's .parquet would hold.
     table = pq.read_table(_merge_parquet(job, cache_dir))
     single_ids = pq.read_table(job["single"].with_name("single.ids.parquet")).column("id")
