@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ignite.errors import UsageError
+from ignite.io.lock import OutputLocks
 from ignite.io.manifest import WorkDir, atomic_write
 from ignite.io.npy import NpyAppender, write_final_header
 from ignite.io.outputs import embedding_schema, ids_path, install, meta_schema, output_kind, write_parquet
@@ -99,19 +100,23 @@ def merge_shards(root: Path, output: Path | None, overwrite: bool, index: Path |
     manifest = {"format": 1, "rows": total, "plan": shards[0].record["plan"], "config": shards[0].record["config"],
                 "shards": [{"name": s.name, "rows": s.record["rows"], "row_offset": s.offset,
                             "parts": [p.name for p in s.parts]} for s in shards]}
-    written = []
-    if output is not None:
-        written = _write_output(shards, output, overwrite)
     folders = [s.record.get("index") for s in shards]
     if index is None and any(folders):
-        index = Path(folders[0]).parent
-    if index is not None:
-        info = _merge_index(shards, index, output, on_disk)
-        manifest["index"] = str(index.resolve())
-        recall = info.get("recall", {}).get("recall_at_10", "n/a")
-        written.append(f"{index} ({info['count']:,} vectors, recall@10 {recall} at nprobe {info.get('nprobe', 0)})")
-    atomic_write(root / MANIFEST, json.dumps(manifest, indent=1).encode())
-    return f"merged {len(shards)} shards, {total:,} rows -> {', '.join([str(root / MANIFEST), *map(str, written)])}"
+        index = Path(next(f for f in folders if f)).parent
+    if index is not None and (bare := next((s for s in shards if not s.record.get("index")), None)) is not None:
+        raise UsageError(f"shard {bare.name} was run without --index; rerun it with --index {index} --overwrite")
+    written: list[object] = []
+    # Two merges of one job at once would write the same files: the second refuses, naming the first.
+    with OutputLocks([root / MANIFEST, *(p for p in (output, index) if p is not None)]).acquire():
+        if output is not None:
+            written += _write_output(shards, output, overwrite)
+        if index is not None:
+            info = _merge_index(shards, index, output, on_disk)
+            manifest["index"] = str(index.resolve())
+            recall = info.get("recall", {}).get("recall_at_10", "n/a")
+            written.append(f"{index} ({info['count']:,} vectors, recall@10 {recall} at nprobe {info.get('nprobe', 0)})")
+        atomic_write(root / MANIFEST, json.dumps(manifest, indent=1).encode())
+    return f"merged {len(shards)} shards, {total:,} rows -> {', '.join(map(str, [root / MANIFEST, *written]))}"
 
 
 def _write_output(shards: list[Shard], output: Path, overwrite: bool) -> list[Path]:
@@ -166,11 +171,7 @@ def _write_output(shards: list[Shard], output: Path, overwrite: bool) -> list[Pa
 def _merge_index(shards: list[Shard], index: Path, output: Path | None, on_disk: bool | None) -> dict[str, Any]:
     from ignite.index.distributed import merge_shard_indexes
 
-    folders = []
-    for s in shards:
-        if not s.record.get("index"):
-            raise UsageError(f"shard {s.name} was run without --index; rerun it with --index {index} --overwrite")
-        folders.append((index / s.name, s.offset))
+    folders = [(index / s.name, s.offset) for s in shards]
 
     def vectors() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for s in shards:

@@ -36,8 +36,10 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_digest(run: dict[str, Any]) -> str:
-    """What must be equal across the shards of one job: every option that changes the output."""
-    options = {k: v for k, v in run["options"].items() if k != "errors"}  # --errors is per shard
+    """What must be equal across the shards of one job: every option that changes the output. Not
+    --errors (a file per shard) nor the window size (commits only; it defaults by device, and a
+    job may mix GPU and CPU nodes)."""
+    options = {k: v for k, v in run["options"].items() if k not in ("errors", "window_records")}
     return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
 
 
