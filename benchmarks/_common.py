@@ -68,6 +68,11 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return wall, usage.ru_maxrss / 1024, stdout, stderr
 
 
+# The CPU features that decide which precision multiplies fastest, printed with every figure.
+MATMUL_FLAGS = {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile",
+                "amx_bf16", "amx_int8"}
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -90,6 +95,7 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
             "amx": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags, "versions": versions,
+            "matmul_flags": sorted(flags & MATMUL_FLAGS),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 

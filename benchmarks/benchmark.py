@@ -65,7 +65,8 @@ def run_ignite(model: str, data: Path, work: Path, backend: str, dtype: str, cac
     if not match:
         raise RuntimeError(f"no summary line in Ignite's output:\n{err[-2000:]}")
     used = re.search(r"on (\S+) (\S+) (\S+);", err)
-    return {"system": "ignite", "backend": used.group(1) if used else backend,
+    chose = re.search(r"auto: (\S+ \S+)", err)  # what --backend/--dtype auto picked, measured or cached
+    return {"system": "ignite", "backend": used.group(1) if used else backend, "auto_chose": chose.group(1) if chose else "",
             "dtype": used.group(3) if used else dtype, "seconds": float(match.group(2)),
             "load_s": round(wall - float(match.group(2)), 2), "peak_rss_mb": round(rss, 1),
             "padding_efficiency": int(match.group(3)) / 100, "output": out,
@@ -198,11 +199,11 @@ def _ratio(value: float) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| system | backend | dtype | texts/s | tokens/s | share of matmul peak | padding eff. | peak RSS MB | "
-            "min cosine | vs ST fp32 | vs ST best | load s |")
+            "min cosine | vs ST fp32 | vs ST best | load s | auto chose |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
         if not r.get("available", True):
-            lines.append(f"| {r['system']} | not available: {r['reason']} | | | | | | | | | | |")
+            lines.append(f"| {r['system']} | not available: {r['reason']} | | | | | | | | | | | |")
             continue
         pe = f"{r['padding_efficiency']:.0%}" if r.get("padding_efficiency") is not None else ""
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else ""
@@ -211,7 +212,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         dtype = f"{r['dtype']} (batch {batch})" if batch else r["dtype"]
         lines.append(f"| {r['system']} | {r['backend']} | {dtype} | {r['texts_per_s']:,.1f} | "
                      f"{r['tokens_per_s']:,.0f} | {share} | {pe} | {rss} | {r['min_cosine']:.5f} | "
-                     f"{_ratio(r['ratio_vs_st_fp32'])} | {_ratio(r['ratio_vs_st_best'])} | {r['load_s']} |")
+                     f"{_ratio(r['ratio_vs_st_fp32'])} | {_ratio(r['ratio_vs_st_best'])} | {r['load_s']} | "
+                     f"{r.get('auto_chose', '')} |")
     return "\n".join(lines)
 
 
@@ -250,8 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model name or path (default: all-MiniLM-L6-v2 from its package)")
     p.add_argument("--limit", type=int, default=10000, help="records to embed (default 10000)")
     p.add_argument("--systems", default="ignite,sentence-transformers,tei,fastembed")
-    p.add_argument("--ignite-runs", default="auto:fp32,auto:bf16",
-                   help="comma-separated backend:dtype runs of Ignite (default auto:fp32,auto:bf16)")
+    p.add_argument("--ignite-runs", default="auto:auto,auto:fp32,auto:bf16",
+                   help="comma-separated backend:dtype runs of Ignite (default auto:auto,auto:fp32,auto:bf16: "
+                        "what auto chooses here, then each precision)")
     p.add_argument("--ignite-args", default="", help="extra arguments for every Ignite run")
     p.add_argument("--st-runs", default="fp32:64,bf16:32,bf16:64",
                    help="comma-separated dtype:batch_size runs of sentence-transformers")
@@ -361,6 +364,7 @@ def derive(rows: list[dict[str, Any]], tokens: int, flops_token: float, peaks: d
 def write_reports(args: argparse.Namespace, argv: list[str] | None, rows: list[dict[str, Any]], info: dict[str, Any],
                   records: int, tokens: int) -> None:
     text = table(rows)
+    print(f"machine: {info['cpu']}, {info['cores']} cores; matmul flags: {' '.join(info.get('matmul_flags', [])) or 'none'}")
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -371,7 +375,8 @@ def write_reports(args: argparse.Namespace, argv: list[str] | None, rows: list[d
             indent=2, default=str))
         cmd = info.get("command") or "python benchmarks/benchmark.py " + " ".join(sys.argv[1:] if argv is None else argv)
         md = [f"# Benchmark {info['date']}", "",
-              f"- machine: {info['cpu']}, {info['cores']} cores, AMX {info['amx']}, AVX-512 BF16 {info['avx512_bf16']}",
+              f"- machine: {info['cpu']}, {info['cores']} cores, AMX {info['amx']}, AVX-512 BF16 {info['avx512_bf16']} "
+              f"(matmul flags: {' '.join(info.get('matmul_flags', [])) or 'none'})",
               f"- versions: {', '.join(f'{k} {v}' for k, v in info['versions'].items())}",
               f"- input: {records:,} records of {Path(args.input).name}, {tokens:,} tokens ({tokens / records:.1f} per text)",
               f"- matmul ceiling here (torch, 4096x384x1536): "

@@ -23,8 +23,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     model = SentenceTransformer(args.model, device=args.device)
-    if args.dtype != "fp32":
-        model.to(getattr(torch, {"bf16": "bfloat16", "fp16": "float16"}[args.dtype]))
+    # Always explicit: transformers 5 loads a checkpoint in its stored dtype, which may not be fp32.
+    model.to(getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[args.dtype]))
     model.encode(["warm up"] * 8, batch_size=8)
     load = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -10,6 +10,7 @@ namespace ignite {
 void bind_ring(py::module_& m);
 void bind_packer(py::module_& m);
 void bind_tokenizer(py::module_& m);
+void bind_cuda(py::module_& m);
 #ifdef IGNITE_WITH_READER
 void bind_reader(py::module_& m);
 #endif
@@ -41,6 +42,7 @@ PYBIND11_MODULE(_engine, m) {
   ignite::bind_ring(m);
   ignite::bind_packer(m);
   ignite::bind_tokenizer(m);
+  ignite::bind_cuda(m);
 #ifdef IGNITE_WITH_READER
   ignite::bind_reader(m);
 #endif

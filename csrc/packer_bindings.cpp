@@ -23,12 +23,13 @@ using Int32Out = py::array_t<std::int32_t, py::array::c_style>;
 
 std::size_t size_of(const py::array& a) { return static_cast<std::size_t>(a.size()); }
 
-py::tuple plan(const Int64In& lengths, std::int64_t budget, std::int64_t pad_multiple, std::int64_t max_rows) {
+py::tuple plan(const Int64In& lengths, std::int64_t budget, std::int64_t pad_multiple, std::int64_t max_rows,
+               std::int64_t max_width) {
   if (lengths.ndim() != 1) throw InvalidArgument("plan_batches: lengths must be 1-D");
   BatchPlan plan;
   {
     py::gil_scoped_release release;
-    plan = plan_batches(lengths.data(), size_of(lengths), budget, pad_multiple, max_rows);
+    plan = plan_batches(lengths.data(), size_of(lengths), budget, pad_multiple, max_rows, max_width);
   }
   return py::make_tuple(to_numpy(std::move(plan.order)), to_numpy(std::move(plan.bounds)),
                         to_numpy(std::move(plan.widths)));
@@ -58,10 +59,10 @@ std::int64_t fill(const Int32In& tokens, const Int64In& offsets, const Int64In& 
 
 void bind_packer(py::module_& m) {
   m.def("plan_batches", &plan, py::arg("lengths"), py::arg("budget"), py::arg("pad_multiple") = 1,
-        py::arg("max_rows") = 1024,
+        py::arg("max_rows") = 1024, py::arg("max_width") = 0,
         "Batches of records by token length: (order int64, bounds int64, widths int64); batch i is "
         "order[bounds[i]:bounds[i+1]] padded to widths[i], rows x width <= budget (a longer record alone). "
-        "Equal lengths keep input order.");
+        "Equal lengths keep input order. max_width > 0: no padding past it.");
   m.def("fill_batch", &fill, py::arg("token_ids"), py::arg("offsets"), py::arg("rows"), py::arg("width"),
         py::arg("pad_id"), py::arg("ids").noconvert(), py::arg("mask").noconvert(),
         "Write records `rows` (of flat token_ids split by offsets) as row-major [len(rows), width] int32 ids "

@@ -149,17 +149,6 @@ py::array_t<float> wait(trt::Session& session, int slot) {
   return out;
 }
 
-int cuda_device_count() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status == cudaErrorNoDevice) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  trt::cuda_check(status, "cudaGetDeviceCount", __FILE__, __LINE__);
-  return count;
-}
-
 }  // namespace
 
 void bind_trt(py::module_& m) {
@@ -169,8 +158,6 @@ void bind_trt(py::module_& m) {
 
   m.def("tensorrt_version", [] { return getInferLibVersion(); },
         "Version of the TensorRT library loaded (major * 10000 + minor * 100 + patch).");
-  m.def("cuda_device_count", &cuda_device_count,
-        "CUDA devices this process sees (0 when none); CudaError when the driver cannot be used.");
 
   py::class_<trt::Session>(m, "TrtSession",
                            "A TensorRT engine for one ONNX graph on one GPU, cached on disk, with several batches "

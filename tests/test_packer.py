@@ -16,10 +16,10 @@ from ignite.pipeline.batcher import BufferPool, fill_batch, plan_batches
 pytestmark = pytest.mark.skipif(not batcher.NATIVE, reason="ignite._engine was built without the packer")
 
 
-def _same_plan(lengths: np.ndarray, budget: int, multiple: int, max_rows: int) -> None:
-    native = plan_batches(lengths, budget, multiple, max_rows, native=True)
-    ref = plan_batches(lengths, budget, multiple, max_rows, native=False)
-    where = f"n={len(lengths)} budget={budget} multiple={multiple} max_rows={max_rows}"
+def _same_plan(lengths: np.ndarray, budget: int, multiple: int, max_rows: int, max_width: int = 0) -> None:
+    native = plan_batches(lengths, budget, multiple, max_rows, max_width, native=True)
+    ref = plan_batches(lengths, budget, multiple, max_rows, max_width, native=False)
+    where = f"n={len(lengths)} budget={budget} multiple={multiple} max_rows={max_rows} max_width={max_width}"
     assert native.order.dtype == native.bounds.dtype == native.widths.dtype == np.int64
     assert np.array_equal(native.order, ref.order), where
     assert np.array_equal(native.bounds, ref.bounds), where
@@ -59,6 +59,27 @@ def test_plan_is_stable_and_within_budget() -> None:
         assert width == -(-lengths[rows].max() // 8) * 8 and len(rows) * width <= 4096
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_widths_never_pass_max_width(native: bool) -> None:
+    """A record of --max-length 100 tokens is not padded to 104 with pad multiple 8: a GPU engine's
+    longest profile is 100 and would refuse the batch."""
+    lengths = np.array([100, 97, 50, 100, 3, 96])
+    plan = plan_batches(lengths, 4096, 8, max_width=100, native=native)
+    assert plan.widths.max() == 100
+    for rows, width in zip(plan, plan.widths):
+        assert lengths[rows].max() <= width <= 100
+    # Rounding still applies below the cap, and a (never tokenized) longer record keeps its length.
+    assert plan_batches(np.array([3]), 4096, 8, max_width=100, native=native).widths.tolist() == [8]
+    assert plan_batches(np.array([130]), 4096, 8, max_width=100, native=native).widths.tolist() == [130]
+
+
+def test_plan_with_max_width_matches_numpy() -> None:
+    rng = np.random.default_rng(7)
+    for max_width in (1, 100, 127, 512):
+        _same_plan(np.minimum(rng.integers(0, 600, 3000), max_width), 16384, 8, 1024, max_width)
+        _same_plan(rng.integers(0, 600, 300), 4096, 64, 64, max_width)  # some longer than the cap
+
+
 def test_plan_refuses_bad_arguments() -> None:
     from ignite._engine import InvalidArgument
 
@@ -68,6 +89,9 @@ def test_plan_refuses_bad_arguments() -> None:
         plan_batches(np.array([3]), 100, 0, native=True)
     with pytest.raises(ValueError, match="max_rows"):
         plan_batches(np.array([3]), 100, 1, 0, native=True)
+    for native in (True, False):
+        with pytest.raises(ValueError, match="max_width"):
+            plan_batches(np.array([3]), 100, 1, 8, -1, native=native)
 
 
 def _tokens(rng: np.random.Generator, n: int, high: int) -> tuple[np.ndarray, np.ndarray]:

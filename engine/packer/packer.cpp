@@ -49,15 +49,20 @@ std::vector<std::int64_t> sort_by_length(const std::int64_t* lengths, std::size_
 }  // namespace
 
 BatchPlan plan_batches(const std::int64_t* lengths, std::size_t n, std::int64_t budget, std::int64_t pad_multiple,
-                       std::int64_t max_rows) {
+                       std::int64_t max_rows, std::int64_t max_width) {
   if (pad_multiple < 1) {
     throw InvalidArgument("plan_batches: pad_multiple must be >= 1, not " + std::to_string(pad_multiple));
   }
   if (max_rows < 1) throw InvalidArgument("plan_batches: max_rows must be >= 1, not " + std::to_string(max_rows));
+  if (max_width < 0) throw InvalidArgument("plan_batches: max_width must be >= 0, not " + std::to_string(max_width));
   BatchPlan plan;
   plan.order = sort_by_length(lengths, n);
   plan.bounds.push_back(0);
-  auto padded = [&](std::size_t at) { return round_up(lengths[plan.order[at]], pad_multiple); };
+  auto padded = [&](std::size_t at) {
+    const std::int64_t length = lengths[plan.order[at]];
+    const std::int64_t rounded = round_up(length, pad_multiple);
+    return max_width > 0 ? std::max(length, std::min(rounded, max_width)) : rounded;
+  };
   std::size_t i = 0;
   while (i < n) {
     // Sorted ascending, so a batch's width is that of its last row and rows x width only grows

@@ -18,9 +18,12 @@ struct BatchPlan {
 
 // Plans batches of the records with these token lengths (each >= 0). A batch grows while
 // rows x width <= budget and rows <= max_rows; a record over the budget gets a batch of its own.
-// InvalidArgument on a negative length, pad_multiple < 1 or max_rows < 1.
+// max_width > 0 caps the rounding up to pad_multiple: a batch is never padded past it (the
+// backend's longest shape, i.e. the tokenizer's max length), though a record longer than it keeps
+// its own length. InvalidArgument on a negative length, pad_multiple < 1, max_rows < 1 or
+// max_width < 0.
 BatchPlan plan_batches(const std::int64_t* lengths, std::size_t n, std::int64_t budget, std::int64_t pad_multiple,
-                       std::int64_t max_rows);
+                       std::int64_t max_rows, std::int64_t max_width = 0);
 
 // Writes the tokens of records rows[0, n_rows) (record r is tokens[offsets[r], offsets[r+1]))
 // as row-major [n_rows, width] int32 ids, pad_id past each record's end, and its 0/1 mask.

@@ -7,8 +7,9 @@
 //   BuilderFlag::kFP16/kBF16 and TensorRT picks per layer. strongly_typed = true instead takes
 //   every type from the ONNX (the flags are then not allowed).
 // - TensorRT 11: networks are always strongly typed (the flag is deprecated and ignored, the
-//   precision BuilderFlags are gone): the ONNX carries the precision. An fp32 ONNX gives an fp32
-//   engine; the build says so in a warning and in BuiltEngine::precision.
+//   precision BuilderFlags are gone): the ONNX carries the precision (ignite.models.export writes
+//   the graph in the precision asked for). A graph whose precision is not the one asked for is
+//   refused (InvalidArgument), never built in another precision.
 #pragma once
 
 #include <NvInfer.h>
@@ -48,7 +49,8 @@ struct BuiltEngine {
 // Parses `onnx` (the bytes of the file at `onnx_path`, whose directory holds any external
 // weights) and builds. Each network input must be [batch, sequence]; every profile gives every
 // input the same [rows, seq] range. Throws TensorRtError with the parser's or builder's messages,
-// InvalidArgument for a graph of the wrong shape, Cancelled when should_stop says so.
+// InvalidArgument for a graph of the wrong shape or (strongly typed) precision, Cancelled when
+// should_stop says so.
 BuiltEngine build_engine(const std::vector<char>& onnx, const std::string& onnx_path, const ProfilePlan& plan,
                          const BuildOptions& options, Diagnostics& diagnostics);
 

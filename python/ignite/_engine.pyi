@@ -41,11 +41,31 @@ class BuildInfo(TypedDict):
 
 def build_info() -> BuildInfo: ...
 
+class CudaDriverError(EngineError):
+    """The CUDA driver is installed but a call to it failed."""
 
-def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = 1024
+class CudaDevice(TypedDict):
+    index: int
+    name: str
+    total_memory: int
+    sm: tuple[int, int]
+
+class CudaDevices(TypedDict):
+    library: str
+    driver_version: int
+    devices: list[CudaDevice]
+    note: str
+
+def cuda_devices() -> CudaDevices:
+    """The CUDA driver's devices, asked through dlopen (no driver: an empty list and a note)."""
+def cuda_device_count() -> int: ...
+
+
+def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = 1024, max_width: int = 0
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(order, bounds, widths), int64: batch i is order[bounds[i]:bounds[i+1]] padded to widths[i];
-    rows x width <= budget (a longer record alone); equal lengths keep input order. GIL released."""
+    rows x width <= budget (a longer record alone); equal lengths keep input order; max_width > 0:
+    no padding past it. GIL released."""
 def fill_batch(token_ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, width: int, pad_id: int,
                ids: np.ndarray, mask: np.ndarray) -> int:
     """Write [len(rows), width] ids and 0/1 mask into the C-contiguous int32 arrays `ids` and `mask`

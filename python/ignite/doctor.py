@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import platform
 
-from ignite.hardware import cpu_has_amx, cpu_has_native_bf16, cuda_available, usable_cores
+from ignite.hardware import cpu_has_amx, cpu_has_native_bf16, gpu_report, usable_cores
 
 
 def _version(module: str) -> str:
@@ -30,17 +30,12 @@ def rows() -> list[tuple[str, str]]:
                                      f"native reader {'yes' if info.get('reader') else 'no'})"))
     except ImportError as exc:
         out.append(("native module", f"missing ({exc}); reinstall with `pip install .`"))
-    gpu = cuda_available()
+    report = gpu_report()
+    gpu = bool(report.gpus)
     out.append(("torch", _version("torch")))
-    if gpu:
-        import torch
-
-        for i in range(torch.cuda.device_count()):
-            p = torch.cuda.get_device_properties(i)
-            out.append((f"gpu {i}", f"{p.name}, {p.total_memory / 2**30:.0f} GiB, sm_{p.major}{p.minor}"))
-        out.append(("cuda (torch)", str(torch.version.cuda)))
-    else:
-        out.append(("gpus", "none usable"))
+    for g in report.gpus:
+        out.append((f"gpu {g.index}", f"{g.name}, {g.total_memory / 2**30:.0f} GiB, sm_{g.sm[0]}{g.sm[1]}"))
+    out.append(("gpus found by", report.source + (f": {report.note}" if report.note else "")))
     out.append(("tensorrt", _version("tensorrt")))
     try:
         import onnxruntime
@@ -65,7 +60,12 @@ def rows() -> list[tuple[str, str]]:
     else:
         backend = "torch (cpu)" if dtype != "fp32" else "onnxruntime (cpu)"
     why = "native bf16 on this CPU" if dtype == "bf16" and not gpu else ("GPU" if gpu else "no native bf16 here")
-    out.append(("--backend auto", f"{backend}; --dtype auto = {dtype} ({why})"))
+    out.append(("--backend auto", f"{backend}; --dtype auto = {dtype} ({why}) until measured"))
+    from ignite.backends.autotune import cached_choices
+    from ignite.config import default_cache_dir
+
+    for choice in cached_choices(default_cache_dir()):
+        out.append(("measured on this CPU", f"{choice.backend} {choice.dtype}: {choice.why}"))
     return out
 
 

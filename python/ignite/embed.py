@@ -19,6 +19,7 @@ from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import model_fingerprint
+from ignite.pipeline.batcher import GPU_PAD_MULTIPLE
 from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
 from ignite.pipeline.tokenize import WindowTokenizer
 
@@ -124,6 +125,42 @@ def _plan(cfg: EmbedConfig, work: WorkDir, resume: bool, overwrite: bool) -> str
     return "fresh"
 
 
+def _tunable(cfg: EmbedConfig) -> bool:
+    """A CPU run whose backend or precision is left to Ignite (int8 is never chosen for you)."""
+    return (cfg.backend == "auto" or cfg.dtype == "auto") and cfg.dtype != "int8" and \
+        cfg.backend in ("auto", "openvino", "onnxruntime", "torch")
+
+
+def _measured_cpu_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: WindowTokenizer,
+                         fingerprint: str):  # type: ignore[no-untyped-def]
+    """The runner of the fastest faithful backend/precision pair on this CPU, measured on the
+    first records of the input once per machine and model (then cached); None when the input
+    has no record to measure with."""
+    from ignite.backends import autotune, open_cpu_pair
+    from ignite.io.readers import RecordReader
+
+    pairs, notes = autotune.candidates(cfg.backend, cfg.dtype)
+    key = autotune.cache_key(fingerprint, dataclasses.asdict(cfg.model), cfg.threads, cfg.batch_tokens, pairs)
+
+    def open_pair(backend: str, dtype: str):  # type: ignore[no-untyped-def]
+        return open_cpu_pair(backend, dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, cfg.batch_tokens)
+
+    if (choice := autotune.load(cfg.cache_dir, key)) is not None:
+        log.info("auto: %s %s, as measured before on this machine: %s", choice.backend, choice.dtype, choice.why)
+        return open_pair(choice.backend, choice.dtype)
+    first = next(iter(RecordReader(files[0], cfg.field, None, autotune.SAMPLE_RECORDS).windows()), None)
+    texts = [t for t, s in zip(first.texts, first.status) if s == "ok"] if first is not None else []
+    if not texts:
+        return None
+    token_ids, offsets = tokenizer.encode(texts)
+    batches = autotune.calibration_batches(token_ids, offsets, tokenizer.pad_id, cfg.batch_tokens)
+    choice, runner = autotune.measure(pairs, open_pair, batches, notes)
+    autotune.store(cfg.cache_dir, key, choice)
+    log.info("auto: %s (measured in %.1fs on %d of your records; cached for this machine and model)",
+             choice.why, choice.seconds, len(texts))
+    return runner
+
+
 def _check_still_complete(cfg: EmbedConfig, run: dict) -> None:
     """A finished output is complete for *these* inputs and options only: refuse to call it so
     when an input grew, shrank or was rewritten since, or an option differs."""
@@ -166,15 +203,19 @@ def embed_from_args(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot resume {cfg.output}: {why}; rerun with the inputs and options of the "
                              f"interrupted run, or pass --overwrite to start over")
     _check_field(files, cfg.field)
-    # One runner (and worker thread) per GPU; on a machine without one, one on the CPU.
-    devices = select_gpus(args.gpus) or [None]
-    runners = [open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, device=device,
-                            batch_tokens=cfg.batch_tokens) for device in devices]
-    runner = runners[0]
     # The model takes the cores; the tokenizer runs between batches on one thread of its own, so
     # they do not fight over a small machine (it tokenizes ~200K records/s per core).
     tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix,
                                 threads=args.tokenizer_threads)
+    # One runner (and worker thread) per GPU; on a machine without one, one on the CPU, chosen by
+    # measurement where --backend or --dtype is auto.
+    devices = select_gpus(args.gpus) or [None]
+    runners = [_measured_cpu_runner(cfg, spec, files, tokenizer, run["options"]["model_fingerprint"])] \
+        if devices == [None] and _tunable(cfg) else []
+    runners = [r for r in runners if r is not None] or [
+        open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, device=device,
+                     batch_tokens=cfg.batch_tokens) for device in devices]
+    runner = runners[0]
     log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; tokenizer %s; %d input file(s)",
              spec.name, cfg.model.pooling, ", normalized" if cfg.model.normalize else "", cfg.model.max_length,
              runner.dim, runner.name, ",".join(r.device for r in runners), runner.dtype, tokenizer.path, len(files))
@@ -185,7 +226,7 @@ def embed_from_args(args: argparse.Namespace) -> int:
         if not start.done and cfg.output_kind != "dir":
             _remove_outputs(cfg)  # only finishing writes them: any there now are stale
         log.info("resuming %s after %s committed rows", cfg.output, f"{start.rows:,}")
-    pad_multiple = 1 if runner.device == "cpu" else 8
+    pad_multiple = 1 if runner.device == "cpu" else GPU_PAD_MULTIPLE
     index = None
     if args.index is not None:
         index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)

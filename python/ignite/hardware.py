@@ -3,7 +3,11 @@ unless asked."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
@@ -18,6 +22,18 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def cpu_has_amx() -> bool:
     return {"amx_bf16", "amx_tile"} <= cpu_flags()
 
@@ -27,15 +43,60 @@ def cpu_has_native_bf16() -> bool:
     return cpu_has_amx() or "avx512_bf16" in cpu_flags()
 
 
+@dataclass(frozen=True)
+class Gpu:
+    index: int  # among the GPUs this process sees (after CUDA_VISIBLE_DEVICES)
+    name: str
+    total_memory: int  # bytes
+    sm: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class GpuReport:
+    gpus: tuple[Gpu, ...]
+    source: str  # who was asked: "CUDA driver <version> (ignite._engine)" or "torch <version>"
+    note: str = ""  # why there are none, when there are none
+
+
 @functools.lru_cache(maxsize=1)
-def cuda_available() -> bool:
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
-        return False
+def gpu_report() -> GpuReport:
+    """The GPUs this process sees. The native module asks the CUDA driver directly (no torch
+    import, no CUDA context), so a TensorRT install without a CUDA build of torch finds its GPUs;
+    torch is asked only when the native module is missing or predates the probe."""
+    try:
+        from ignite import _engine
+
+        probe = _engine.cuda_devices
+    except (ImportError, AttributeError) as exc:
+        log.debug("native GPU probe unavailable (%s); asking torch", exc)
+        return _torch_report()
+    try:
+        found = probe()
+    except _engine.EngineError as exc:  # an installed driver that fails: say so, use no GPU
+        log.warning("no GPU used: %s", exc)
+        return GpuReport((), "CUDA driver (ignite._engine)", str(exc))
+    version = found["driver_version"]
+    source = f"CUDA driver {version // 1000}.{version % 1000 // 10} (ignite._engine)" if version else "ignite._engine"
+    gpus = tuple(Gpu(d["index"], d["name"], int(d["total_memory"]), tuple(d["sm"])) for d in found["devices"])
+    return GpuReport(gpus, source, found["note"])
+
+
+def _torch_report() -> GpuReport:
     try:
         import torch
     except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+        return GpuReport((), "none", "neither ignite._engine nor torch can be loaded to look for GPUs")
+    if not torch.cuda.is_available():
+        return GpuReport((), f"torch {torch.__version__}", "torch sees no CUDA device")
+    gpus = []
+    for i in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(i)
+        gpus.append(Gpu(i, p.name, int(p.total_memory), (p.major, p.minor)))
+    return GpuReport(tuple(gpus), f"torch {torch.__version__}")
+
+
+def cuda_available() -> bool:
+    return bool(gpu_report().gpus)
 
 
 def usable_cores() -> int:
@@ -55,9 +116,7 @@ def select_gpus(spec: str) -> list[str]:
         if spec not in ("none", "all"):
             raise UsageError(f"--gpus {spec}: no usable GPU here (see `ignite doctor`); use --gpus none")
         return []
-    import torch
-
-    count = torch.cuda.device_count()
+    count = len(gpu_report().gpus)
     if spec == "all":
         return [f"cuda:{i}" for i in range(count)]
     try:

@@ -103,6 +103,18 @@ static void test_plan_refusals() {
   CHECK(throws_invalid([] { plan({1, -1}, 10); }));
   CHECK(throws_invalid([] { plan({1}, 10, 0); }));
   CHECK(throws_invalid([] { plan({1}, 10, 1, 0); }));
+  CHECK(throws_invalid([] { I64 one{1}; ignite::plan_batches(one.data(), 1, 10, 1, 8, -1); }));
+}
+
+// A GPU engine's longest profile is the max length: 100 tokens with pad multiple 8 stay 100, not
+// 104; shorter records still round up; a record longer than the cap keeps its own length.
+static void test_plan_max_width() {
+  const I64 lengths{100, 97, 3, 130};
+  const BatchPlan p = ignite::plan_batches(lengths.data(), lengths.size(), 100, 8, 1024, 100);
+  CHECK((p.order == I64{2, 1, 0, 3}));
+  CHECK((p.widths == I64{8, 100, 100, 130}));
+  const BatchPlan uncapped = ignite::plan_batches(lengths.data(), lengths.size(), 100, 8, 1024, 0);
+  CHECK((uncapped.widths == I64{8, 104, 104, 136}));
 }
 
 static void test_fill() {
@@ -166,6 +178,7 @@ int main() {
   test_plan_examples();
   test_plan_matches_reference();
   test_plan_refusals();
+  test_plan_max_width();
   test_fill();
   test_threads();
   return ignite_test::finish("test_packer");

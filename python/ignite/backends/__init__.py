@@ -48,6 +48,12 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
     raise UsageError("no backend can run here (" + "; ".join(reasons) + "); see `ignite doctor`")
 
 
+def open_cpu_pair(backend: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
+                  threads: int, batch_tokens: int) -> Runner:
+    """One backend/precision pair on the CPU, as --backend auto's measurement tries them."""
+    return _open(backend, dtype, spec, options, cache_dir, threads, "cpu", batch_tokens)
+
+
 def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
           threads: int, device: str, batch_tokens: int) -> Runner:
     if name == "tensorrt":
@@ -58,7 +64,7 @@ def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_d
         from ignite.backends.torch import TorchRunner
 
         return TorchRunner(spec, options.pooling, options.normalize, options.dim, device, dtype, threads,
-                           batch_tokens)
+                           batch_tokens, max_length=options.max_length)
     if name in ("onnxruntime", "openvino") and device != "cpu":
         raise BackendUnavailable(f"{name} runs on the CPU here, not {device}")
     if name in ("onnxruntime", "openvino"):
@@ -77,4 +83,4 @@ def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_d
     raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "DTYPES", "BackendUnavailable", "Runner", "open_backend", "resolve_dtype"]
+__all__ = ["BACKENDS", "DTYPES", "BackendUnavailable", "Runner", "open_backend", "open_cpu_pair", "resolve_dtype"]

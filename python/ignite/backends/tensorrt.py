@@ -51,6 +51,11 @@ def cuda_index(device: str) -> int:
     raise BackendUnavailable(f"the tensorrt backend runs on a CUDA GPU, not {device!r}")
 
 
+def unavailable(what: str, exc: BaseException) -> BackendUnavailable:
+    """One line for the user (TensorRT's messages can span several), naming the error's kind."""
+    return BackendUnavailable(f"{what}: {type(exc).__name__}: {' '.join(str(exc).split())}")
+
+
 def check_gpu(engine: Any, device: str) -> int:
     index = cuda_index(device)
     try:
@@ -75,21 +80,27 @@ class TensorRTRunner:
         if dtype not in PRECISIONS:
             raise BackendUnavailable(f"the tensorrt backend runs {', '.join(PRECISIONS)}, not {dtype}")
         index = check_gpu(engine, device)
+        # Every engine error (a bad graph or cache folder, a missing file, CUDA, TensorRT, a GPU
+        # short of memory in the warm-up) means this backend cannot run here; a build cancelled by
+        # a signal is the user's stop and goes up as it is.
         try:
             self._session = engine.TrtSession(
                 str(onnx_path), str(cache_dir), index, dtype, int(batch_tokens), int(max_length),
-                list(buckets or default_buckets(int(max_length))), max_rows=int(max_rows), opt_level=int(opt_level))
-        except (engine.CudaError, engine.TensorRTError) as exc:
-            raise BackendUnavailable(str(exc)) from None
+                list(buckets or default_buckets(int(max_length))), max_rows=int(max_rows), opt_level=int(opt_level),
+                strongly_typed=True)
+            if warmup:
+                self._warm_up(int(batch_tokens))
+        except engine.Cancelled:
+            raise
+        except engine.EngineError as exc:
+            raise unavailable("TensorRT cannot run this model here", exc) from None
         self.device = f"cuda:{index}"
-        # What the engine computes in: with TensorRT 11 (always strongly typed) that is the ONNX
-        # graph's precision, whatever was asked for.
+        # Strongly typed on TensorRT 10 as on 11 (where it is the only mode): the engine computes
+        # in the ONNX graph's types, exported in `dtype`, and the builder refuses any other.
         self.dtype = self._session.precision
         self.dim = int(self._session.dim)
         self.engine_path = Path(self._session.engine_path)
         self.engine_built = bool(self._session.built)
-        if warmup:
-            self._warm_up(int(batch_tokens))
 
     def _warm_up(self, batch_tokens: int) -> None:
         """A full batch at the top of every bucket on every slot: each execution context runs once
@@ -129,7 +140,10 @@ def open_tensorrt(spec: Any, options: Any, cache_dir: os.PathLike, device: str, 
     check_gpu(engine, device)
     from ignite.models.export import export_onnx
 
-    onnx_path = export_onnx(spec, options, Path(cache_dir))
+    try:
+        onnx_path = export_onnx(spec, options, Path(cache_dir), dtype)
+    except (ImportError, RuntimeError, OSError, ValueError) as exc:  # torch.onnx's failures; a full or read-only cache
+        raise unavailable("cannot export the ONNX graph TensorRT builds from", exc) from None
     return TensorRTRunner(onnx_path, Path(cache_dir) / "tensorrt", device, dtype, batch_tokens, options.max_length)
 
 

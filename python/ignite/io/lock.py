@@ -31,7 +31,7 @@ from ignite.errors import UsageError
 log = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ".ignite.lock"
-_HELD: dict[str, "OutputLock"] = {}  # lock file path -> the lock this process holds on it
+_HELD: dict[str, OutputLock] = {}  # lock file path -> the lock this process holds on it
 
 
 class OutputBusy(UsageError):
@@ -120,7 +120,7 @@ class OutputLock:
         self._fd = None
         _HELD.pop(str(self.path), None)
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -172,11 +172,11 @@ class OutputLocks:
         unique = {lock_path_for(t): t for t in targets}
         self.locks = [OutputLock(unique[p]) for p in sorted(unique)]
 
-    def acquire(self, wait: bool = False) -> "OutputLocks":
+    def acquire(self, wait: bool = False) -> OutputLocks:
         try:
             for lock in self.locks:
                 lock.acquire(wait)
-        except BaseException:
+        except BaseException:  # a signal too: give back the locks taken so far, then re-raise
             self.release()
             raise
         return self
@@ -185,7 +185,7 @@ class OutputLocks:
         for lock in reversed(self.locks):
             lock.release()
 
-    def __enter__(self) -> "OutputLocks":
+    def __enter__(self) -> OutputLocks:
         return self
 
     def __exit__(self, *exc: object) -> None:

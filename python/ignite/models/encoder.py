@@ -23,7 +23,9 @@ class PooledEncoder(nn.Module):
         # int32 in (what the batcher fills and TensorRT prefers); embedding tables index in int64.
         ids = input_ids.long()
         mask = attention_mask.long()
-        hidden = self.transformer(input_ids=ids, attention_mask=mask).last_hidden_state
+        # Pooling in float32 whatever the transformer's precision: a masked sum over 512 tokens
+        # loses digits in bf16 and can overflow in fp16.
+        hidden = self.transformer(input_ids=ids, attention_mask=mask).last_hidden_state.float()
         maskf = mask.unsqueeze(-1).to(hidden.dtype)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
@@ -36,7 +38,6 @@ class PooledEncoder(nn.Module):
             summed = (hidden * maskf).sum(dim=1)
             counts = maskf.sum(dim=1).clamp(min=1e-9)
             pooled = summed / (counts.sqrt() if self.pooling == "mean_sqrt_len" else counts)
-        pooled = pooled.float()
         if self.dim is not None:
             pooled = pooled[:, : self.dim]
         if self.normalize:

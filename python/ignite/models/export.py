@@ -19,8 +19,12 @@ from ignite.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when the exported graph changes for the same inputs
+EXPORT_FORMAT = 2  # bump when the exported graph changes for the same inputs
 OPSET = 17
+# The precision the transformer computes in is part of the graph: TensorRT 11 builds only strongly
+# typed networks, whose every type comes from the ONNX, so an fp16 engine needs an fp16 graph.
+# Inputs stay int32 and the pooled output float32 in every precision.
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 _MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 
 
@@ -37,10 +41,10 @@ def model_fingerprint(spec: ModelSpec) -> str:
     return digest.hexdigest()
 
 
-def export_key(spec: ModelSpec, options: ModelOptions) -> str:
+def export_key(spec: ModelSpec, options: ModelOptions, dtype: str = "fp32") -> str:
     payload = {
         "format": EXPORT_FORMAT, "opset": OPSET, "model": model_fingerprint(spec),
-        "pooling": options.pooling, "normalize": options.normalize, "dim": options.dim,
+        "pooling": options.pooling, "normalize": options.normalize, "dim": options.dim, "dtype": dtype,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -56,9 +60,12 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def export_onnx(spec: ModelSpec, options: ModelOptions, cache_dir: Path) -> Path:
-    """Return the path of the cached ONNX graph, exporting it first if needed."""
-    key = export_key(spec, options)
+def export_onnx(spec: ModelSpec, options: ModelOptions, cache_dir: Path, dtype: str = "fp32") -> Path:
+    """Return the path of the cached ONNX graph computing in `dtype` (fp32, fp16, bf16),
+    exporting it first if needed."""
+    if dtype not in PRECISIONS:
+        raise ValueError(f"ONNX graphs are exported in {', '.join(PRECISIONS)}, not {dtype}")
+    key = export_key(spec, options, dtype)
     final = cache_dir / "onnx" / key
     onnx_path = final / "model.onnx"
     if onnx_path.is_file():
@@ -66,11 +73,12 @@ def export_onnx(spec: ModelSpec, options: ModelOptions, cache_dir: Path) -> Path
     with _locked(cache_dir / "onnx" / f"{key}.lock"):
         if onnx_path.is_file():  # another process finished it while we waited
             return onnx_path
-        log.info("exporting %s to ONNX (once; cached under %s)", spec.name, final)
+        log.info("exporting %s to ONNX in %s (once; cached under %s)", spec.name, dtype, final)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
         try:
-            _export(spec, options, tmp / "model.onnx")
-            meta = {"model": spec.name, "path": str(spec.path), "options": options.__dict__, "opset": OPSET}
+            _export(spec, options, tmp / "model.onnx", dtype)
+            meta = {"model": spec.name, "path": str(spec.path), "options": options.__dict__, "opset": OPSET,
+                    "dtype": dtype}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
             os.replace(tmp, final)
         finally:
@@ -78,12 +86,14 @@ def export_onnx(spec: ModelSpec, options: ModelOptions, cache_dir: Path) -> Path
     return onnx_path
 
 
-def _export(spec: ModelSpec, options: ModelOptions, dest: Path) -> None:
+def _export(spec: ModelSpec, options: ModelOptions, dest: Path, dtype: str) -> None:
     import torch
 
     from ignite.models.encoder import build_encoder
 
     encoder = build_encoder(spec, options.pooling, options.normalize, options.dim, attn="eager")
+    # Traced on the CPU, which runs fp16 and bf16 too (slowly, on a batch of two).
+    encoder = encoder.to(dtype=getattr(torch, PRECISIONS[dtype]))
     ids = torch.ones((2, 8), dtype=torch.int32)
     mask = torch.ones((2, 8), dtype=torch.int32)
     with warnings.catch_warnings(), torch.inference_mode():

@@ -19,10 +19,20 @@ except ImportError:  # a build of the native module without the packer, or none 
 
 NATIVE = _native_plan is not None
 MAX_ROWS = 1024
+# Widths are rounded up to this on a GPU (tensor-core tiles; a bounded set of shapes for CUDA
+# graphs and TensorRT profiles); on a CPU every width is its own.
+GPU_PAD_MULTIPLE = 8
 
 
 def round_up(length: np.ndarray | int, multiple: int) -> np.ndarray | int:
     return -(-length // multiple) * multiple
+
+
+def padded_width(length: np.ndarray | int, multiple: int, max_width: int = 0) -> np.ndarray | int:
+    """`length` rounded up to `multiple`, but never past `max_width` (when > 0: the backend's longest
+    shape) unless the length itself is longer."""
+    rounded = round_up(length, multiple)
+    return np.maximum(length, np.minimum(rounded, max_width)) if max_width > 0 else rounded
 
 
 @dataclass(frozen=True)
@@ -47,16 +57,20 @@ def _native(native: bool | None) -> bool:
     return NATIVE if native is None else native
 
 
-def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = MAX_ROWS, *,
-                 native: bool | None = None) -> Plan:
+def plan_batches(lengths: np.ndarray, budget: int, pad_multiple: int = 1, max_rows: int = MAX_ROWS,
+                 max_width: int = 0, *, native: bool | None = None) -> Plan:
     """Batches of record indices (into `lengths`), each under `budget` padded tokens and at most
-    `max_rows` rows; a record longer than the budget still gets a batch of its own. `native`
-    None: native when built."""
+    `max_rows` rows; a record longer than the budget still gets a batch of its own. Widths are
+    rounded up to `pad_multiple` but never past `max_width` (> 0; a GPU engine's longest profile is
+    the max length, so a 100-token record of --max-length 100 must not become 104). `native` None:
+    native when built."""
     lengths = np.asarray(lengths, dtype=np.int64)
+    if max_width < 0:
+        raise ValueError(f"plan_batches: max_width must be >= 0, not {max_width}")
     if _native(native):
-        return Plan(*_native_plan(lengths, budget, pad_multiple, max_rows))
+        return Plan(*_native_plan(lengths, budget, pad_multiple, max_rows, max_width))
     order = np.argsort(lengths, kind="stable")
-    padded = round_up(lengths[order], pad_multiple)
+    padded = padded_width(lengths[order], pad_multiple, max_width)
     bounds, i, n = [0], 0, len(order)
     while i < n:
         # Sorted ascending, so a batch's padded length is that of its last row: the sizes
@@ -73,7 +87,8 @@ def fill_batch(token_ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, pad
                pad_id: int = 0, *, width: int | None = None, out: Buffers | None = None,
                native: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Padded [len(rows), width] int32 ids and mask for the given records of a flat token array.
-    `width`: the plan's (default: the longest row rounded up to pad_multiple). `out`: buffers from
+    `width`: the plan's (default: the longest row rounded up to pad_multiple, as plan_batches
+    does without max_width). `out`: buffers from
     a BufferPool, which the returned arrays are views of; fresh arrays otherwise."""
     if width is None:
         lens = offsets[rows + 1] - offsets[rows]

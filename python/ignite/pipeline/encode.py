@@ -15,7 +15,8 @@ def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, ba
     if not texts:
         return out
     flat, offsets = tokenizer.encode(texts)
-    for rows in plan_batches(np.diff(offsets), batch_tokens, pad_multiple):
-        ids, mask = fill_batch(flat, offsets, rows, pad_multiple, tokenizer.pad_id)
+    plan = plan_batches(np.diff(offsets), batch_tokens, pad_multiple, max_width=tokenizer.max_length)
+    for rows, width in zip(plan, plan.widths.tolist()):
+        ids, mask = fill_batch(flat, offsets, rows, pad_multiple, tokenizer.pad_id, width=width)
         out[rows] = runner.run(ids, mask)
     return out

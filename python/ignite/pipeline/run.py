@@ -219,7 +219,8 @@ class _Stages:
             offsets = window.token_offsets
             assert offsets is not None and window.token_ids is not None
             lengths = offsets[ok + 1] - offsets[ok]
-            plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple)
+            plan = plan_batches(lengths, self.cfg.batch_tokens, self.pad_multiple,
+                                max_width=self.tokenizer.max_length)
             window.n_batches = len(plan)
             window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
             self.to_write.put(window)
@@ -497,6 +498,7 @@ class _Writer:
             self.done_bytes[i + 1] = self.done_bytes[i] + f.size
         self.uncommitted_rows = 0
         self.last_commit = time.monotonic()
+        self.checked_files = state.file  # files before the commit resumed from were checked by --resume
 
     def loop(self) -> None:
         pending: dict[int, Window] = {}
@@ -522,8 +524,6 @@ class _Writer:
             raise RuntimeError(f"internal error: {len(pending)} windows never completed")
 
     def append(self, window: Window) -> None:
-        if window.extra.get("last"):  # the file's end: it must still be the file that was listed
-            check_unchanged(self.files[window.file_index])
         with _writing(self.cfg.output):
             self.sink.write(window)
         if self.index is not None:
@@ -543,6 +543,11 @@ class _Writer:
         damage = window.extra.get("damage")
         if isinstance(damage, DamagedInput):
             s.damaged.append([window.file_index, damage.line, damage.reason])
+        # Files read to their end must still be the files that were listed, before this commits.
+        read_upto = s.file + 1 if s.file_done else s.file
+        for item in self.files[self.checked_files:read_upto]:
+            check_unchanged(item)
+        self.checked_files = max(self.checked_files, read_upto)
         self.progress.update(self.stats.records, self.done_bytes[window.file_index] + window.end_offset)
         self.uncommitted_rows += len(window)
         over = self.cfg.max_errors is not None and self.stats.failed > self.cfg.max_errors

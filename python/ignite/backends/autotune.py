@@ -1,0 +1,160 @@
+"""`--backend auto` / `--dtype auto` on a CPU, by measurement rather than by CPU flags.
+
+A flag is not a speed: AVX-512 BF16 without AMX runs bf16 slower than fp32, AMX runs it ~10x
+faster. So on first use of a model on a machine, each candidate backend/precision pair is opened
+and timed on a few batches of the user's own records; a pair whose embeddings drift from fp32
+(a row under cosine 0.999) is out; the fastest left wins. The choice is cached in `--cache-dir`
+under a key of everything that could change it (CPU model and flags, threads, backend versions,
+model files and options, batch size), so later runs pay nothing. Explicit `--backend` and
+`--dtype` narrow the candidates; both explicit, nothing is measured.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ignite.backends.base import BackendUnavailable, Runner
+from ignite.hardware import cpu_flags, cpu_has_native_bf16, cpu_model
+
+log = logging.getLogger(__name__)
+
+# In the order tried; the first exact fp32 pair is the fidelity reference.
+CPU_CANDIDATES = (("openvino", "fp32"), ("onnxruntime", "fp32"), ("openvino", "bf16"), ("torch", "bf16"))
+FIDELITY = 0.999  # the least cosine to fp32 of any calibration row
+SECONDS_PER_CANDIDATE = 0.8  # timed span per pair, after one warm-up batch
+SAMPLE_RECORDS = 256  # the first records of the input, tokenized, make the calibration batches
+CACHE_FORMAT = 1
+
+
+@dataclass
+class Choice:
+    backend: str
+    dtype: str
+    why: str  # one line for the log and `ignite doctor`
+    texts_per_second: dict[str, float] = field(default_factory=dict)  # "backend dtype" -> measured
+    seconds: float = 0.0  # what measuring cost
+
+
+Batch = tuple[np.ndarray, np.ndarray]  # ids, mask
+Opener = Callable[[str, str], Runner]
+
+
+def candidates(backend: str, dtype: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The pairs `--backend`/`--dtype` allow, and what was left out why. bf16 only where the CPU
+    multiplies it natively: emulated, it is never the fastest and measuring it only costs time."""
+    pairs = [(b, d) for b, d in CPU_CANDIDATES if backend in ("auto", b) and dtype in ("auto", d)]
+    if dtype == "auto" and not cpu_has_native_bf16():
+        return [(b, d) for b, d in pairs if d != "bf16"], ["bf16 not tried (no native bf16 on this CPU)"]
+    return pairs, []
+
+
+def cache_key(model_fingerprint: str, options: dict[str, Any], threads: int, batch_tokens: int,
+              pairs: Sequence[tuple[str, str]]) -> str:
+    versions = {}
+    for module in ("openvino", "onnxruntime", "torch"):
+        try:
+            versions[module] = str(getattr(importlib.import_module(module), "__version__", "?"))
+        except ImportError:
+            versions[module] = None
+    facts = {"format": CACHE_FORMAT, "cpu": cpu_model(), "flags": sorted(cpu_flags()), "threads": threads,
+             "versions": versions, "model": model_fingerprint, "options": options, "batch_tokens": batch_tokens,
+             "candidates": [list(p) for p in pairs]}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cache_file(cache_dir: Path, key: str) -> Path:
+    return Path(cache_dir) / "autotune" / f"{key}.json"
+
+
+def load(cache_dir: Path, key: str) -> Choice | None:
+    try:
+        return Choice(**json.loads(cache_file(cache_dir, key).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def store(cache_dir: Path, key: str, choice: Choice) -> None:
+    path = cache_file(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(choice), indent=1))
+    os.replace(tmp, path)
+
+
+def cached_choices(cache_dir: Path) -> list[Choice]:
+    folder = Path(cache_dir) / "autotune"
+    found = [load(cache_dir, p.stem) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return [c for c in found if c is not None]
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(1) / np.maximum(norms, 1e-12)
+
+
+def _texts_per_second(runner: Runner, batches: Sequence[Batch]) -> float:
+    runner.run(*batches[0])  # warm-up: first-call allocations and kernel choices
+    rows, began = 0, time.perf_counter()
+    while True:
+        for ids, mask in batches:
+            runner.run(ids, mask)
+            rows += len(ids)
+        elapsed = time.perf_counter() - began
+        if elapsed >= SECONDS_PER_CANDIDATE:
+            return rows / elapsed
+
+
+def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequence[Batch],
+            notes: Sequence[str] = ()) -> tuple[Choice, Runner]:
+    """Open and time each pair on `batches`; the fastest faithful one, and its runner (still open,
+    so the run does not open it twice). `notes`: what was left out before, for the reason."""
+    began = time.perf_counter()
+    reference: np.ndarray | None = None
+    speeds: dict[str, float] = {}
+    notes = list(notes)
+    best: tuple[float, str, str, Runner] | None = None
+    for backend, dtype in pairs:
+        name = f"{backend} {dtype}"
+        try:
+            runner = open_pair(backend, dtype)
+        except BackendUnavailable as exc:
+            notes.append(f"{name} unavailable ({exc})")
+            continue
+        out = np.concatenate([runner.run(ids, mask) for ids, mask in batches])
+        if dtype == "fp32" and reference is None:
+            reference = out
+        elif reference is not None and (low := float(_cosines(out, reference).min())) < FIDELITY:
+            notes.append(f"{name} left out (cosine {low:.4f} to fp32)")
+            continue
+        speeds[name] = round(_texts_per_second(runner, batches), 1)
+        if best is None or speeds[name] > best[0]:
+            best = (speeds[name], backend, dtype, runner)
+    if best is None:
+        raise BackendUnavailable("; ".join(notes) or "no candidate backend")
+    top, backend, dtype, runner = best
+    others = [f"{n} {v / top:.2f}x" for n, v in speeds.items() if n != f"{backend} {dtype}"]
+    why = f"{backend} {dtype} measured fastest here ({top:,.0f} texts/s" + \
+          (f"; {', '.join(others)}" if others else "") + ")" + (f"; {'; '.join(notes)}" if notes else "")
+    return Choice(backend, dtype, why, speeds, round(time.perf_counter() - began, 2)), runner
+
+
+def calibration_batches(token_ids: np.ndarray, offsets: np.ndarray, pad_id: int, batch_tokens: int,
+                        count: int = 3) -> list[Batch]:
+    """A few batches of the run's shape from tokenized sample records (flat ids and offsets): the
+    sample planned as the packer plans a window, `count` of its batches spread over the lengths."""
+    from ignite.pipeline.batcher import fill_batch, plan_batches
+
+    plan = plan_batches(np.diff(offsets), batch_tokens, 1)
+    picks = sorted({round(i) for i in np.linspace(0, len(plan) - 1, min(count, len(plan)))})
+    bounds = plan.bounds.tolist()
+    return [fill_batch(token_ids, offsets, plan.order[bounds[i]:bounds[i + 1]], 1, pad_id) for i in picks]
