@@ -237,3 +237,13 @@ def test_two_runs_of_one_shard_cannot_both_write(job: dict, cache_dir: Path, tmp
     assert f"shard-00003-of-00004 is being written by pid {procs[winner].pid} on " in logs[loser].read_text()
     waited = run_cli(*args("3/4"), "--wait", cache_dir=cache_dir)
     assert waited.returncode == 0 and "already complete" in waited.stderr
+
+
+def test_a_shard_with_nothing_to_embed_is_complete_at_once(job: dict, cache_dir: Path, tmp_path: Path) -> None:
+    """More shards than a tiny input can be cut into: the empty ones record 0 rows, load no model."""
+    tiny = tmp_path / "three.jsonl"
+    tiny.write_text("".join(json.dumps({"id": f"t{i}", "text": f"line {i}"}) + "\n" for i in range(3)))
+    r = run_cli("embed", "--input", tiny, "--output", tmp_path / "out", "--shard", "1/5", *job["common"],
+                cache_dir=cache_dir)
+    assert r.returncode == 0 and "no input" in r.stderr and "ignite: model" not in r.stderr, r.stderr
+    assert json.loads((tmp_path / "out" / "shard-00001-of-00005.json").read_text())["rows"] == 0

@@ -83,7 +83,7 @@ def find_shards(root: Path) -> list[Shard]:
             what = "input plan" if record["plan"] != shards[0].record["plan"] else "options (model, field, dtype ...)"
             raise UsageError(f"shard {name} is from another run: its {what} differ from {shards[0].name}'s; "
                              f"rerun it with the job's command and --overwrite")
-        parts = [npy for npy, _ in shard_files(folder)]
+        parts = [npy for npy, _ in shard_files(folder)] if folder.is_dir() else []  # none for an empty shard
         rows = sum(parquet_rows(p.with_suffix(".parquet")) for p in parts)
         if rows != record["rows"]:
             raise UsageError(f"shard {name}: its files hold {rows:,} rows, its record {record['rows']:,}; "
@@ -171,7 +171,7 @@ def _write_output(shards: list[Shard], output: Path, overwrite: bool) -> list[Pa
 def _merge_index(shards: list[Shard], index: Path, output: Path | None, on_disk: bool | None) -> dict[str, Any]:
     from ignite.index.distributed import merge_shard_indexes
 
-    folders = [(index / s.name, s.offset) for s in shards]
+    folders = [(index / s.name, s.offset) for s in shards if s.record["rows"]]  # an empty shard has no index
 
     def vectors() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for s in shards:

@@ -111,4 +111,7 @@ def open_shard(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, file
             and args.resume:
         shard.finish()  # the run finished but was stopped before recording it
         shard.complete = True
+    elif not shard_files:  # more shards than the input could be cut into: nothing to embed
+        shard.finish()
+        shard.complete = True
     return shard
