@@ -35,7 +35,9 @@ SlurmctldHost={host}
 SlurmctldPort={ctld_port}
 SlurmdPort={d_port}
 AuthType=auth/munge
-AuthInfo=socket={dir}/munge.sock
+# cred_expire: a killed job's credential stays revoked this long, and a requeued job waits for it
+# (120 s by default); launched sooner, it fails at once.
+AuthInfo=socket={dir}/munge.sock,cred_expire=10
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
