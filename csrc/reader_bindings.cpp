@@ -46,7 +46,8 @@ class PyReader {
  public:
   PyReader(const std::string& path, const std::string& compression, const std::string& format,
            const std::string& field, const std::optional<std::string>& id_field, std::size_t window_records,
-           std::uint64_t skip_lines, std::size_t read_chunk, std::size_t max_line_bytes) {
+           std::uint64_t skip_lines, std::size_t read_chunk, std::size_t max_line_bytes,
+           const std::optional<std::uint64_t>& max_lines) {
     if (format != "jsonl" && format != "txt") {
       throw InvalidArgument("NativeReader: format must be 'jsonl' or 'txt', not '" + format + "'");
     }
@@ -60,6 +61,7 @@ class PyReader {
     options.skip_lines = skip_lines;
     options.read_chunk = read_chunk;
     options.max_line_bytes = max_line_bytes;
+    if (max_lines) options.max_lines = *max_lines;
     py::gil_scoped_release release;
     reader_ = std::make_unique<WindowReader>(options);
   }
@@ -112,12 +114,14 @@ void bind_reader(py::module_& m) {
 
   py::class_<PyReader>(m, "NativeReader",
                        "Windows of records of one JSONL or text file (plain, zstd or gzip), read with the GIL "
-                       "released; the same records, statuses and damage as the Python reader.")
+                       "released; the same records, statuses and damage as the Python reader. Lines "
+                       "skip_lines+1 .. skip_lines+max_lines only (max_lines None: to the end).")
       .def(py::init<const std::string&, const std::string&, const std::string&, const std::string&,
-                    const std::optional<std::string>&, std::size_t, std::uint64_t, std::size_t, std::size_t>(),
+                    const std::optional<std::string>&, std::size_t, std::uint64_t, std::size_t, std::size_t,
+                    const std::optional<std::uint64_t>&>(),
            py::arg("path"), py::arg("compression"), py::arg("format"), py::arg("field"), py::arg("id_field"),
            py::arg("window_records"), py::arg("skip_lines") = 0, py::arg("read_chunk") = 1 << 20,
-           py::arg("max_line_bytes") = std::size_t{64} << 20)
+           py::arg("max_line_bytes") = std::size_t{64} << 20, py::arg("max_lines") = py::none())
       .def("next_window", &PyReader::next_window,
            "(text_bytes uint8, text_offsets int64 n+1, ids list[str|None], lines int64, status uint8 codes "
            "(READER_STATUS_NAMES), end_offset, last, damage (line, reason) | None), or None when no record is left.")

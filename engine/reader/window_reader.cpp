@@ -1,5 +1,7 @@
 #include "reader/window_reader.h"
 
+#include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace ignite {
@@ -36,7 +38,9 @@ WindowReader::WindowReader(const ReaderOptions& options)
       source_(options.path, options.compression, options.read_chunk),
       framer_(source_, options.skip_lines, options.max_line_bytes),
       parser_(options.field, options.id_field),
-      line_no_(static_cast<std::int64_t>(options.skip_lines)) {}
+      line_no_(static_cast<std::int64_t>(options.skip_lines)),
+      end_line_(options.skip_lines +
+                std::min(options.max_lines, std::numeric_limits<std::uint64_t>::max() - options.skip_lines)) {}
 
 void WindowReader::add(const Line& line) {
   RecordWindow& w = current_;
@@ -63,7 +67,7 @@ void WindowReader::add(const Line& line) {
 bool WindowReader::next(RecordWindow& out) {
   if (finished_) return false;
   Line line;
-  while (framer_.next(line)) {
+  while (static_cast<std::uint64_t>(line_no_) < end_line_ && framer_.next(line)) {
     ++line_no_;
     if (!line.too_long && options_.jsonl && is_blank(line.bytes)) continue;  // not a record
     // A full window goes out when the next record arrives, so the one that ends the file is

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,7 +24,9 @@ struct ReaderOptions {
   std::string field = "text";  // dotted path (JSONL)
   std::string id_field;  // dotted path; empty: no ids
   std::size_t window_records = 65536;
-  std::uint64_t skip_lines = 0;  // resume: lines already committed
+  std::uint64_t skip_lines = 0;  // resume: lines already committed; a shard: lines before its range
+  // The file ends, for this reader, after line skip_lines + max_lines (a shard's line range).
+  std::uint64_t max_lines = std::numeric_limits<std::uint64_t>::max();
   std::size_t read_chunk = 1 << 20;
   std::size_t max_line_bytes = std::size_t{64} << 20;
 };
@@ -67,6 +70,7 @@ class WindowReader {
   JsonRecordParser parser_;
   RecordWindow current_;
   std::int64_t line_no_;
+  std::uint64_t end_line_;  // no line after this one is read
   bool finished_ = false;
 };
 

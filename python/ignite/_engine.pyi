@@ -110,8 +110,9 @@ class NativeReader:
 
     def __init__(self, path: str, compression: str, format: str, field: str, id_field: str | None,
                  window_records: int, skip_lines: int = 0, read_chunk: int = 1 << 20,
-                 max_line_bytes: int = 64 << 20) -> None:
+                 max_line_bytes: int = 64 << 20, max_lines: int | None = None) -> None:
         """compression: none | zstd | gzip; format: jsonl | txt; field, id_field: dotted paths.
+        Reads lines skip_lines+1 .. skip_lines+max_lines (max_lines None: to the end of the file).
         NotFound / IoError when the file cannot be opened."""
     def next_window(
         self,

@@ -87,6 +87,18 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     io.add_argument("--errors", type=Path, default=None, metavar="FILE",
                     help="write one JSON line per bad record (file, line, row, id, reason)")
     io.add_argument("--max-errors", type=int, default=None, metavar="N", help="abort past N bad records")
+    add_model_options(p)
+    from ignite.index.commands import add_embed_options
+
+    add_embed_options(p, _size)
+    from ignite.shards.run import add_embed_options as add_shard_options
+
+    add_shard_options(p)
+    p.set_defaults(func=_cmd_embed)
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """The model and runtime options of `ignite embed`, shared by `ignite index train`."""
     m = p.add_argument_group("model")
     m.add_argument("--model", "-m", default=None, help="model name or path (default: "
                    "sentence-transformers/all-MiniLM-L6-v2); resolved offline")
@@ -117,10 +129,6 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--cache-dir", type=Path, default=None, help="ONNX/engine cache (default: ~/.cache/ignite, "
                                                                  "or $IGNITE_CACHE)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    from ignite.index.commands import add_embed_options
-
-    add_embed_options(p, _size)
-    p.set_defaults(func=_cmd_embed)
 
 
 def _doctor_parser(sub: argparse._SubParsersAction) -> None:
@@ -139,10 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     _embed_parser(sub)
     from ignite.index.commands import add_parsers as add_index_parsers
 
-    add_index_parsers(sub)
+    add_index_parsers(sub, add_model_options, _size)
     from ignite.tokenize_cmd import add_parser as add_tokenize_parser
 
     add_tokenize_parser(sub)
+    from ignite.shards.commands import add_parsers as add_shard_parsers
+
+    add_shard_parsers(sub)
     _doctor_parser(sub)
     return parser
 
@@ -160,6 +171,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     # The output is locked before the heavy imports, so a second run on it is refused at once
     # and nothing is looked at, let alone touched, while another process may be writing.
     from ignite.io.lock import OutputLocks, lock_targets
+    from ignite.shards.env import shard_paths
+
+    shard_paths(args)  # --shard: this task's output, --errors and --index, which are what it locks
 
     with OutputLocks(lock_targets(args.output, args.errors, args.index)).acquire(wait=args.wait):
         from ignite.embed import embed_from_args

@@ -181,6 +181,14 @@ def embed_from_args(args: argparse.Namespace) -> int:
     stop = StopSignals()
     stop.install()
     cfg, spec, files = build_config(args)
+    shard = None
+    if args.shard is not None:
+        from ignite.shards.run import open_shard
+
+        shard = open_shard(args, cfg, spec, files)
+        if shard.complete:
+            return 0
+        files = shard.files
     work = WorkDir(cfg.output)
     plan = _plan(cfg, work, args.resume, args.overwrite)
     run = run_record(cfg, files, model_fingerprint(spec))
@@ -229,6 +237,8 @@ def embed_from_args(args: argparse.Namespace) -> int:
               f"rerun with --resume to continue", file=sys.stderr)
         return 128 + stats.interrupted
     _summary(cfg, stats)
+    if shard is not None:
+        shard.finish()
     if stats.damaged:
         for d in stats.damaged:
             print(f"ignite: error: {d} (records before it were embedded)", file=sys.stderr)
@@ -255,7 +265,7 @@ def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, 
                               "output": str(cfg.output.resolve())},
                 "row_metadata": row_metadata}
     return prepare_index(args.index, args.index_type, args.index_memory, args.index_shard_size, files, cfg.field,
-                         tokenizer, runner, cfg.batch_tokens, pad_multiple, metadata)
+                         tokenizer, runner, cfg.batch_tokens, pad_multiple, metadata, trained=args.index_trained)
 
 
 def _summary(cfg: EmbedConfig, stats: RunStats) -> None:

@@ -1,7 +1,7 @@
 // Tests of engine/reader: framing (CRLF, BOM, no final newline, lines longer than the read
 // chunk), zstd frames and gzip members (concatenated, truncated, garbage after), JSON field
 // extraction (escapes, surrogate pairs, bad JSON, invalid UTF-8, nested and repeated keys, ids
-// written as orjson writes them), window cuts, skip_lines. Run plain and under ASan/UBSan, TSan.
+// written as orjson writes them), window cuts, skip_lines and max_lines. Run plain and under ASan/UBSan, TSan.
 // Parity with the Python reader on real and random data is tested in tests/test_native_reader.py.
 #include <zlib.h>
 #include <zstd.h>
@@ -134,6 +134,15 @@ void test_jsonl_framing_and_windows() {
   const Records s = read_all(o);
   CHECK(s.texts.size() == 2 && s.lines[0] == 25 && s.texts[0] == "t24");
   o.skip_lines = 1000;
+  CHECK(read_all(o).texts.empty());
+  // A shard's line range: lines 21..26 (two of them blank); the range's end is the file's end.
+  o.skip_lines = 20;
+  o.max_lines = 6;
+  o.window_records = 2;
+  const Records range = read_all(o);
+  CHECK((range.lines == std::vector<std::int64_t>{21, 22, 23, 24, 25}) && range.last);
+  CHECK((range.window_sizes == std::vector<std::size_t>{2, 2, 1}));
+  o.max_lines = 0;
   CHECK(read_all(o).texts.empty());
 }
 

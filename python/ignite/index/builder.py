@@ -4,6 +4,7 @@ vectors; it adds them in large batches with ids = output rows, seals a shard eve
 recall of the finished index can be measured without a second pass."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -11,14 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from ignite.errors import UsageError
 from ignite.index.plan import IndexPlan
 from ignite.index.store import fingerprint, write_index, write_info
+from ignite.io.manifest import atomic_write
 
 log = logging.getLogger(__name__)
 
 ADD_BATCH = 65536
 RECALL_K = 10
 RECALL_TARGET = 0.95
+TRAINED, QUERIES = "trained.faiss", "queries.npz"  # written by `ignite index train`
 
 
 class IndexBuilder:
@@ -55,12 +59,9 @@ class IndexBuilder:
 
     def hold_out(self, rows: np.ndarray, vectors: np.ndarray) -> None:
         """Queries for the recall report: their exact neighbours are tracked as vectors arrive."""
-        import faiss
-
         self._query_rows = np.asarray(rows, dtype=np.int64)
         self._queries = np.ascontiguousarray(vectors, dtype=np.float32)
-        # k+1: a query's own row is in the corpus and is left out of both truth and results.
-        self._truth = faiss.ResultHeap(len(rows), RECALL_K + 1, keep_max=True)
+        self._truth = exact_heap(len(rows))
 
     # -- streaming --------------------------------------------------------------------------
     def add(self, rows: np.ndarray, vectors: np.ndarray) -> None:
@@ -82,12 +83,7 @@ class IndexBuilder:
         vecs = np.concatenate(self._pending_vecs)
         self._pending_rows, self._pending_vecs, self._pending = [], [], 0
         if self._queries is not None:
-            scores, idx = faiss.knn(self._queries, vecs, min(RECALL_K + 1, len(vecs)), metric=faiss.METRIC_INNER_PRODUCT)
-            pad = RECALL_K + 1 - scores.shape[1]
-            if pad:
-                scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-                idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=-1)
-            self._truth.add_result(scores, np.where(idx >= 0, rows[np.maximum(idx, 0)], -1))
+            add_exact(self._truth, self._queries, rows, vecs)
         lo = 0
         while lo < len(rows):
             if self._shard is None:
@@ -118,27 +114,30 @@ class IndexBuilder:
         return self._write_info(final=True, report=report)
 
     def _recall(self) -> dict[str, Any]:
-        from ignite.index.store import search
-
         if self._queries is None or self.count == 0:
             return {"queries": 0}
-        self._truth.finalize()
-        truth = _drop_self(self._truth.I, self._query_rows, RECALL_K)
-        candidates = [0] if not self.plan.nlist else _nprobe_ladder(self.plan.nlist)
-        report: dict[str, Any] = {"queries": int(len(self._queries)), "k": RECALL_K, "target": RECALL_TARGET}
-        tried = []
         self._write_info(final=False)
-        for nprobe in candidates:
-            _, ids = search(self.folder, self._queries, RECALL_K + 1, nprobe=nprobe)
-            got = _drop_self(ids, self._query_rows, RECALL_K)
-            recall = float(np.mean([len(set(g) & set(t)) / max(len(t), 1) for g, t in zip(got, truth)]))
-            tried.append({"nprobe": nprobe, "recall_at_10": round(recall, 4)})
-            if recall >= RECALL_TARGET:
-                break
-        report["tried"] = tried
-        report["nprobe"] = tried[-1]["nprobe"]
-        report["recall_at_10"] = tried[-1]["recall_at_10"]
-        return report
+        return tune_nprobe(self.folder, self._queries, self._query_rows, self._truth, self.plan.nlist)
+
+    # -- trained once, filled by many (ignite index train; ignite embed --shard --index) -------
+    def save_trained(self) -> None:
+        """Write the trained, empty index and its recall queries, for shards to clone."""
+        import io
+
+        write_index(self._template, self.folder / TRAINED)
+        buf = io.BytesIO()
+        np.savez(buf, rows=self._query_rows, vectors=self._queries)
+        atomic_write(self.folder / QUERIES, buf.getvalue())
+        self.metadata["trained"] = {"file": TRAINED, "queries": QUERIES, "plan": dataclasses.asdict(self.plan)}
+        self._write_info(final=False)
+
+    def adopt(self, trained: Any, expect: str) -> None:
+        """Fill a clone of an index trained elsewhere instead of training one."""
+        got = fingerprint(trained)
+        if got != expect:
+            raise UsageError(f"the trained index has fingerprint {got}, its index.json says {expect}; "
+                             f"train it again (ignite index train)")
+        self._template, self._fingerprint = trained, got
 
     def _write_info(self, final: bool, report: dict[str, Any] | None = None) -> dict[str, Any]:
         info = {
@@ -149,6 +148,48 @@ class IndexBuilder:
         }
         write_info(self.folder, info)
         return info
+
+
+def add_exact(truth: Any, queries: np.ndarray, rows: np.ndarray, vecs: np.ndarray) -> None:
+    """Fold the exact top-(k+1) of `queries` among `vecs` (ids `rows`) into the heap `truth`."""
+    import faiss
+
+    scores, idx = faiss.knn(queries, vecs, min(RECALL_K + 1, len(vecs)), metric=faiss.METRIC_INNER_PRODUCT)
+    pad = RECALL_K + 1 - scores.shape[1]
+    if pad:
+        scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=-1)
+    truth.add_result(scores, np.where(idx >= 0, rows[np.maximum(idx, 0)], -1))
+
+
+def exact_heap(queries: int) -> Any:
+    """A heap for the exact neighbours of `queries` queries (k+1: a query's own row is left out)."""
+    import faiss
+
+    return faiss.ResultHeap(queries, RECALL_K + 1, keep_max=True)
+
+
+def tune_nprobe(folder: Path, queries: np.ndarray, query_rows: np.ndarray, truth: Any, nlist: int) -> dict[str, Any]:
+    """Search the index in `folder` with nprobe 1, 2, 4, ... until recall@10 against the exact
+    neighbours in the (unfinalized) heap `truth` reaches the target; the report for index.json."""
+    from ignite.index.store import search
+
+    truth.finalize()
+    want = _drop_self(truth.I, query_rows, RECALL_K)
+    candidates = [0] if not nlist else _nprobe_ladder(nlist)
+    report: dict[str, Any] = {"queries": int(len(queries)), "k": RECALL_K, "target": RECALL_TARGET}
+    tried = []
+    for nprobe in candidates:
+        _, ids = search(folder, queries, RECALL_K + 1, nprobe=nprobe)
+        got = _drop_self(ids, query_rows, RECALL_K)
+        recall = float(np.mean([len(set(g) & set(t)) / max(len(t), 1) for g, t in zip(got, want)]))
+        tried.append({"nprobe": nprobe, "recall_at_10": round(recall, 4)})
+        if recall >= RECALL_TARGET:
+            break
+    report["tried"] = tried
+    report["nprobe"] = tried[-1]["nprobe"]
+    report["recall_at_10"] = tried[-1]["recall_at_10"]
+    return report
 
 
 def _nprobe_ladder(nlist: int) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ignite.errors import UsageError
@@ -20,19 +21,36 @@ def add_embed_options(parser: argparse.ArgumentParser, size: type) -> None:
                    help="memory budget for the index, e.g. 8GB (default)")
     g.add_argument("--index-shard-size", type=size, default=10_000_000, metavar="N",
                    help="vectors per index shard (default 10M)")
+    parser.set_defaults(index_trained=None)  # with --shard: the folder of `ignite index train`
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    idx = sub.add_parser("index", help="inspect or merge an index built by `ignite embed --index`",
-                         description="Inspect or merge an index folder built by `ignite embed --index DIR`.")
-    verbs = idx.add_subparsers(dest="index_command", metavar="VERB", required=True, parser_class=sub._parser_class)
-    merge = verbs.add_parser("merge", help="merge the shards into merged.faiss (checks fingerprints and counts)")
-    merge.add_argument("folder", type=Path)
-    where = merge.add_mutually_exclusive_group()
+def add_on_disk_options(parser: argparse.ArgumentParser) -> None:
+    """--on-disk / --in-ram: where a merge puts the merged index's inverted lists."""
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--on-disk", dest="on_disk", action="store_true", default=None,
                        help="IVF only: inverted lists in merged.ivfdata, memory-mapped when searched (default: on "
                             "disk when the shards take more than half the available memory)")
     where.add_argument("--in-ram", dest="on_disk", action="store_false", help="merge in RAM")
+
+
+def add_parsers(sub: argparse._SubParsersAction, add_model_options: Callable[[argparse.ArgumentParser], None],
+                size: type) -> None:
+    idx = sub.add_parser("index", help="train, inspect or merge an index built by `ignite embed --index`",
+                         description="Train, inspect or merge an index folder built by `ignite embed --index DIR`.")
+    verbs = idx.add_subparsers(dest="index_command", metavar="VERB", required=True, parser_class=sub._parser_class)
+    train = verbs.add_parser("train", help="train the index once for the shards of `ignite embed --shard`",
+                             description="Train the coarse quantizer on a uniform sample across all inputs and save "
+                                         "it empty in --index IDX; every `ignite embed --shard ... --index IDX` then "
+                                         "fills a clone of it and `ignite merge` joins them.")
+    train.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH", help="as for `ignite embed`")
+    train.add_argument("--field", default="text", help="JSONL/Parquet field with the text (default: text)")
+    train.add_argument("--overwrite", action="store_true", help="replace an index already in IDX")
+    add_model_options(train)
+    add_embed_options(train, size)
+    train.set_defaults(func=_cmd_train)
+    merge = verbs.add_parser("merge", help="merge the shards into merged.faiss (checks fingerprints and counts)")
+    merge.add_argument("folder", type=Path)
+    add_on_disk_options(merge)
     merge.set_defaults(func=_cmd_merge)
     info = verbs.add_parser("info", help="type, count, shards and recall of an index")
     info.add_argument("folder", type=Path)
@@ -50,6 +68,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--model", default=None, help="override the model recorded in the index")
     s.add_argument("--nprobe", type=int, default=None, help="IVF lists to visit (default: the tuned value)")
     s.set_defaults(func=_cmd_search)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ignite.index.distributed import train_from_args
+
+    if args.index is None:
+        raise UsageError("ignite index train: give the folder to train into with --index IDX")
+    return train_from_args(args)
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

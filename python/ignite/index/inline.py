@@ -53,7 +53,12 @@ def sample_records(files: list[InputFile], field: str, size: int, seed: int = SE
 
 def prepare_index(folder: Path, kind: str, memory_bytes: int, shard_size: int, files: list[InputFile], field: str,
                   tokenizer: WindowTokenizer, runner: Runner, batch_tokens: int, pad_multiple: int,
-                  metadata: dict) -> IndexBuilder:
+                  metadata: dict, trained: Path | None = None) -> IndexBuilder:
+    """`trained`: an index folder of `ignite index train` to clone instead of training (a shard)."""
+    if trained is not None:
+        from ignite.index.distributed import load_trained
+
+        return load_trained(trained, folder, shard_size, metadata)
     start = time.perf_counter()
     # One pass: count and keep a uniform reservoir big enough for any plan; a uniform subset of
     # it is still uniform over the input.

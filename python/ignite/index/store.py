@@ -59,7 +59,19 @@ def load_shard(folder: Path, entry: dict[str, Any], expect: str) -> Any:
                          f"another training and cannot be merged or searched with the others")
     if index.ntotal != entry["count"]:
         raise UsageError(f"index shard {path} holds {index.ntotal} vectors, its entry says {entry['count']}")
-    return index
+    return _shifted(index, entry.get("row_offset", 0))
+
+
+def _shifted(index: Any, offset: int) -> Any:
+    """`index` with `offset` added to every id: a shard of `ignite merge` numbers its rows from 0."""
+    import faiss
+
+    if not offset:
+        return index
+    out = faiss.clone_index(index)
+    out.reset()
+    out.merge_from(index, offset)
+    return out
 
 
 def set_nprobe(index: Any, nprobe: int) -> None:
@@ -111,14 +123,23 @@ def _merge_on_disk(folder: Path, info: dict[str, Any]) -> Any:
     import faiss
     from faiss.contrib.ondisk import merge_ondisk
 
-    for entry in info["shards"]:  # fingerprints and counts, one shard in RAM at a time
-        load_shard(folder, entry, info["fingerprint"])
+    files, shifted = [], []
+    for n, entry in enumerate(info["shards"]):  # fingerprints and counts, one shard in RAM at a time
+        index = load_shard(folder, entry, info["fingerprint"])
+        if entry.get("row_offset"):  # its ids renumbered, into a temporary file the merge reads
+            shifted.append(folder / f".shifted-{n:05d}.faiss")
+            write_index(index, shifted[-1])
+        files.append(shifted[-1] if entry.get("row_offset") else folder / entry["file"])
     template = faiss.read_index(str(folder / info["shards"][0]["file"]))
     template.reset()
     data, partial = folder / IVFDATA, folder / (IVFDATA + ".partial")
     partial.unlink(missing_ok=True)
-    with _c_stdout_to_stderr():
-        merge_ondisk(template, [str(folder / e["file"]) for e in info["shards"]], str(partial))
+    try:
+        with _c_stdout_to_stderr():
+            merge_ondisk(template, [str(f) for f in files], str(partial))
+    finally:
+        for path in shifted:
+            path.unlink(missing_ok=True)
     invlists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(template).invlists)
     # Searches open the lists through the index file's folder (IO_FLAG_ONDISK_SAME_DIR), so
     # the folder can be moved; the name recorded is the final one.

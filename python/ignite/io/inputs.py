@@ -19,6 +19,15 @@ class InputFile:
     compression: str | None  # zstd | gzip | None
     size: int
     mtime_ns: int = 0
+    # A shard's slice of the file: lines (rows, for parquet) first_line+1 .. first_line+line_count;
+    # line_count None: to the end. Line numbers stay those of the whole file.
+    first_line: int = 0
+    line_count: int | None = None
+
+    @property
+    def end_line(self) -> int | None:
+        return None if self.line_count is None else self.first_line + self.line_count
+
 
     def change(self) -> str | None:
         """How the file differs now from when it was listed (size, modification time, gone), in

@@ -63,7 +63,12 @@ class Committed:
 def run_record(cfg: EmbedConfig, files: list[InputFile], model_fingerprint: str) -> dict[str, Any]:
     """The identity of a run: what must not change between a run and its resumption."""
     # The sizes and times taken when the inputs were listed, which the run re-checks as it reads.
-    inputs = [{"path": str(f.path.resolve()), "size": f.size, "mtime_ns": f.mtime_ns} for f in files]
+    inputs = []
+    for f in files:
+        entry = {"path": str(f.path.resolve()), "size": f.size, "mtime_ns": f.mtime_ns}
+        if f.first_line or f.line_count is not None:  # a shard's slice of the file
+            entry["lines"] = [f.first_line, f.line_count]
+        inputs.append(entry)
     m = cfg.model
     options = {
         "model": cfg.model_name, "model_fingerprint": model_fingerprint, "pooling": m.pooling,
@@ -113,6 +118,9 @@ def difference(saved: dict[str, Any], now: dict[str, Any]) -> str | None:
             return f"input {old['path']} changed since the run began (size {old['size']} -> {new['size']} bytes)"
         if old["mtime_ns"] != new["mtime_ns"]:
             return f"input {old['path']} changed since the run began (modification time differs)"
+        if old.get("lines") != new.get("lines"):
+            return f"the shard's lines of input {old['path']} are {_show(new.get('lines'))}, the run read " \
+                   f"{_show(old.get('lines'))} (the shard plan changed: same --shard and inputs?)"
     if [i["path"] for i in saved["inputs"]] != [i["path"] for i in now["inputs"]]:
         return "the input files are the same but in another order"
     return None

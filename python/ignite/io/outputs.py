@@ -80,12 +80,21 @@ def output_files(output: Path, kind: str) -> list[Path]:
     return sorted(output.glob("part-*")) if output.is_dir() else []
 
 
-def _meta_schema(string_ids: bool) -> pa.Schema:
+def meta_schema(string_ids: bool) -> pa.Schema:
     return pa.schema([
         ("row", pa.int64()),
         ("id", pa.string() if string_ids else pa.int64()),
         ("file", pa.dictionary(pa.int32(), pa.string())),
         ("line", pa.int64()),
+        ("status", pa.dictionary(pa.int32(), pa.string())),
+    ])
+
+
+def embedding_schema(dim: int, dtype: np.dtype, string_ids: bool) -> pa.Schema:
+    """The schema of an OUT.parquet output."""
+    return pa.schema([
+        ("id", pa.string() if string_ids else pa.int64()),
+        ("embedding", pa.list_(pa.float16() if dtype == np.float16 else pa.float32(), dim)),
         ("status", pa.dictionary(pa.int32(), pa.string())),
     ])
 
@@ -114,7 +123,7 @@ def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, 
         "file": _files(window, files, lo, hi),
         "line": pa.array(window.lines[lo:hi]),
         "status": pa.array(window.status[lo:hi], pa.string()).dictionary_encode(),
-    }, schema=_meta_schema(string_ids))
+    }, schema=meta_schema(string_ids))
 
 
 class MetaLog:
@@ -164,8 +173,8 @@ def read_meta_log(path: Path) -> Iterator[pa.Table]:
             yield pa.ipc.open_stream(source.read_buffer(n)).read_all()
 
 
-def _write_parquet(tmp: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
-    """Write `tables` to `tmp` and fsync it; its row count. `_install` then renames it."""
+def write_parquet(tmp: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
+    """Write `tables` to `tmp` and fsync it; its row count. `install` then renames it."""
     rows, pending, pending_rows = 0, [], 0
     writer = pq.ParquetWriter(tmp, schema, compression="zstd")
     try:
@@ -185,7 +194,7 @@ def _write_parquet(tmp: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> 
     return rows
 
 
-def _install(*moves: tuple[Path, Path]) -> None:
+def install(*moves: tuple[Path, Path]) -> None:
     """Rename verified temporary files to their final names (same filesystem) durably."""
     for tmp, final in moves:
         os.replace(tmp, final)
@@ -264,7 +273,7 @@ def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dt
                               f"pass --overwrite to start over")
         return
     tmp_meta = work / f".{final_meta.name}.tmp"
-    expect_rows(log, _write_parquet(tmp_meta, _with_provenance(_meta_schema(string_ids), work),
+    expect_rows(log, write_parquet(tmp_meta, _with_provenance(meta_schema(string_ids), work),
                                     read_meta_log(log)), rows)
     moves = [(tmp_meta, final_meta)]
     npy = final_npy  # when a crash came after the .npy was renamed and before the log was removed
@@ -274,7 +283,7 @@ def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dt
         npy = partial
     expect_rows(final_npy, npy_rows(npy, dim, dtype), rows)
     expect_rows(final_meta, parquet_rows(tmp_meta), rows)
-    _install(*moves)
+    install(*moves)
     log.unlink()
 
 
@@ -337,12 +346,7 @@ class ParquetSink(_OneSegmentSink):
     def __init__(self, output: Path, work: Path, dim: int, dtype: str, files: list[str], string_ids: bool,
                  start: Committed | None) -> None:
         super().__init__(output, work, dim, dtype, files, string_ids, start)
-        value_type = pa.float16() if self.dtype == np.float16 else pa.float32()
-        self._schema = pa.schema([
-            ("id", pa.string() if string_ids else pa.int64()),
-            ("embedding", pa.list_(value_type, dim)),
-            ("status", pa.dictionary(pa.int32(), pa.string())),
-        ])
+        self._schema = embedding_schema(dim, self.dtype, string_ids)
 
     def _tables(self, partial: Path, log: Path) -> Iterator[pa.Table]:
         rows = (partial.stat().st_size - HEADER_BYTES) // (self.dim * self.dtype.itemsize)
@@ -365,9 +369,9 @@ class ParquetSink(_OneSegmentSink):
         partial, log = self.work / f"{self.output.name}.partial", self.work / f"{self.output.name}.meta"
         if partial.exists() and log.exists():
             tmp = self.work / f".{self.output.name}.tmp"
-            _write_parquet(tmp, _with_provenance(self._schema, self.work), self._tables(partial, log))
+            write_parquet(tmp, _with_provenance(self._schema, self.work), self._tables(partial, log))
             expect_rows(self.output, parquet_rows(tmp), self.rows)
-            _install((tmp, self.output))
+            install((tmp, self.output))
         log.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
         if not self.output.exists():

@@ -202,6 +202,24 @@ def _lines(stream: BinaryIO, skip_lines: int = 0) -> Iterator[bytes | object]:
         yield pending[:-1] if pending.endswith(b"\r") else pending
 
 
+def count_lines(item: InputFile) -> int:
+    """Lines of a text file as the readers number them (the last may lack its newline), rows of a
+    parquet file: what the shard plan cuts a big file by."""
+    if item.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(item.path).metadata.num_rows
+    stream, _ = _open_stream(item)
+    lines, last = 0, b"\n"
+    try:
+        for chunk in _chunks(stream):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    finally:
+        stream.close()
+    return lines + (last != b"\n")
+
+
 def _get_field(obj: object, path: list[str]) -> object:
     for key in path:
         if not isinstance(obj, dict) or key not in obj:
@@ -226,7 +244,9 @@ class RecordReader:
         self.field_path = field.split(".")
         self.id_path = id_field.split(".") if id_field else None
         self.window_records = window_records
-        self.skip_lines = skip_lines
+        # A resume skips its committed lines, a shard the lines before its range: whichever is further.
+        self.skip_lines = max(skip_lines, item.first_line)
+        self.max_lines = None if item.end_line is None else max(item.end_line - self.skip_lines, 0)
         self.damage: DamagedInput | None = None  # set when the file stopped early
 
     def windows(self) -> Iterator[RawWindow]:
@@ -246,8 +266,11 @@ class RecordReader:
         lines: list[int] = []
         status: list[str] = []
         line_no = self.skip_lines
+        end_line = self.item.end_line
         try:
             for raw in _lines(stream, self.skip_lines):
+                if end_line is not None and line_no >= end_line:
+                    break
                 line_no += 1
                 # A full window goes out when the next record arrives, so the one that ends the
                 # file is known to be the last (a resume then skips a finished file unread).
@@ -284,7 +307,7 @@ class RecordReader:
         names = np.array(READER_STATUS_NAMES, dtype=object)
         reader = NativeReader(str(self.item.path), self.item.compression or "none", self.item.format,
                               ".".join(self.field_path), ".".join(self.id_path) if self.id_path else None,
-                              self.window_records, self.skip_lines, READ_CHUNK, MAX_LINE_BYTES)
+                              self.window_records, self.skip_lines, READ_CHUNK, MAX_LINE_BYTES, self.max_lines)
         while (got := reader.next_window()) is not None:
             text_bytes, text_offsets, ids, lines, codes, end_offset, last, damage = got
             if damage is not None:
@@ -339,6 +362,7 @@ class RecordReader:
                                  f"choose one with --field / --id-field")
         meta = pfile.metadata
         total = max(meta.num_rows, 1)
+        end = meta.num_rows if self.max_lines is None else min(meta.num_rows, self.skip_lines + self.max_lines)
         # Resume: start at the row group holding the first row not yet committed.
         first_group, row = 0, 0
         while first_group < meta.num_row_groups and row + meta.row_group(first_group).num_rows <= self.skip_lines:
@@ -352,6 +376,10 @@ class RecordReader:
                 batch, drop = batch.slice(min(drop, len(batch))), max(drop - len(batch), 0)
                 if not len(batch):
                     continue
+            if row + len(batch) > end:
+                batch = batch.slice(0, max(end - row, 0))
+                if not len(batch):
+                    break
 
             def column(path: list[str]):  # type: ignore[no-untyped-def]
                 arr = batch.column(batch.schema.get_field_index(path[0]))
@@ -370,4 +398,6 @@ class RecordReader:
                 ids = [v if isinstance(v, str) or v is None else str(v) for v in column(self.id_path).to_pylist()]
             lines = np.arange(row + 1, row + 1 + len(values), dtype=np.int64)
             row += len(values)
-            yield RawWindow(texts, ids, lines, status, int(self.item.size * row / total), row >= meta.num_rows)
+            yield RawWindow(texts, ids, lines, status, int(self.item.size * row / total), row >= end)
+            if row >= end:
+                break
