@@ -184,7 +184,7 @@ def ingest_only(src: Path, tokenizer_json: Path, args: argparse.Namespace, threa
     tok = WindowTokenizer(tokenizer_json, args.max_length)
     zeros = np.zeros((1024, args.dim), np.float32)
     start = time.perf_counter()
-    pipe = IngestPipeline([(str(src), "zstd", "jsonl", 0, src.stat().st_size, 0)], tok.native, args.dim,
+    pipe = IngestPipeline([(str(src), "zstd", "jsonl", 0, src.stat().st_size, 0, None)], tok.native, args.dim,
                           id_field=args.id_field, window_records=args.window_records, budget=args.batch_tokens,
                           tokenizer_threads=threads, windows_in_flight=threads + 3)
 

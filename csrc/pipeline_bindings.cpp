@@ -91,7 +91,7 @@ void retokenize_with(const py::object& fn, const std::vector<std::string_view>& 
 class PyPipeline {
  public:
   PyPipeline(const std::vector<std::tuple<std::string, std::string, std::string, std::int32_t, std::uint64_t,
-                                          std::uint64_t>>& files,
+                                          std::uint64_t, std::optional<std::uint64_t>>>& files,
              const Tokenizer& tokenizer, std::size_t dim, const std::string& field,
              const std::optional<std::string>& id_field, std::size_t window_records, std::int64_t budget,
              std::int64_t max_rows, std::int64_t max_width, std::int64_t pad_multiple, const std::string& prefix,
@@ -100,11 +100,13 @@ class PyPipeline {
              std::size_t max_line_bytes, py::object tokenizer_owner)
       : retokenize_(std::move(retokenize)), tokenizer_owner_(std::move(tokenizer_owner)) {
     pipeline::Options o;
-    for (const auto& [path, compression, format, index, size, skip] : files) {
+    for (const auto& [path, compression, format, index, size, skip, max_lines] : files) {
       if (format != "jsonl" && format != "txt") {
         throw InvalidArgument("IngestPipeline: format must be 'jsonl' or 'txt', not '" + format + "'");
       }
-      o.files.push_back({path, compression_of(compression), format == "jsonl", index, size, skip});
+      pipeline::InputFile file{path, compression_of(compression), format == "jsonl", index, size, skip};
+      if (max_lines) file.max_lines = *max_lines;
+      o.files.push_back(std::move(file));
     }
     o.field = field;
     o.id_field = id_field.value_or("");
@@ -310,7 +312,8 @@ void bind_pipeline(py::module_& m) {
                          "workers (next_batch, complete) -> complete windows in input order for the writer "
                          "(next_committable_window).")
       .def(py::init([](const std::vector<std::tuple<std::string, std::string, std::string, std::int32_t,
-                                                    std::uint64_t, std::uint64_t>>& files,
+                                                    std::uint64_t, std::uint64_t, std::optional<std::uint64_t>>>&
+                           files,
                        py::object tokenizer, std::size_t dim, const std::string& field,
                        const std::optional<std::string>& id_field, std::size_t window_records, std::int64_t budget,
                        std::int64_t max_rows, std::int64_t max_width, std::int64_t pad_multiple,

@@ -202,6 +202,7 @@ void IngestPipeline::read() {
     ro.id_field = options_.id_field;
     ro.window_records = per_window;
     ro.skip_lines = file.skip_lines;
+    ro.max_lines = file.max_lines;
     ro.read_chunk = read_chunk_for(file, options_.read_chunk);
     ro.max_line_bytes = options_.max_line_bytes;
     reader::WindowReader source(ro);

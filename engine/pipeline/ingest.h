@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -46,7 +47,9 @@ struct InputFile {
   bool jsonl = true;
   std::int32_t index = 0;  // in the run's list of inputs (a resumed run starts past 0)
   std::uint64_t size = 0;  // bytes on disk; a small file gets a read buffer of its size
-  std::uint64_t skip_lines = 0;  // lines already committed (resume)
+  std::uint64_t skip_lines = 0;  // lines already committed (resume), or before a shard's line range
+  // The file ends after line skip_lines + max_lines (a shard's line range; see reader::ReaderOptions).
+  std::uint64_t max_lines = std::numeric_limits<std::uint64_t>::max();
 };
 
 // What the backend accepts, which the packer obeys.

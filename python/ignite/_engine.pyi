@@ -198,7 +198,9 @@ class IngestWindow:
 class IngestPipeline:
     """Reader, tokenizer pool and packer in native threads (native reader builds only)."""
 
-    def __init__(self, files: list[tuple[str, str, str, int, int, int]], tokenizer: WordPieceTokenizer, dim: int,
+    # files: (path, compression, format, index in the run's inputs, size, lines to skip, lines to read or None)
+    def __init__(self, files: list[tuple[str, str, str, int, int, int, int | None]], tokenizer: WordPieceTokenizer,
+                 dim: int,
                  field: str = "text", id_field: str | None = None, window_records: int = 65536,
                  budget: int = 65536, max_rows: int = 1024, max_width: int = 0, pad_multiple: int = 1,
                  prefix: str = "", tokenizer_threads: int = 1, packer_threads: int = 1, first_window: int = 0,

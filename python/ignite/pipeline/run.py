@@ -194,13 +194,20 @@ class _Stages:
         from ignite._engine import IngestPipeline
 
         s, cfg, tok = self.start, self.cfg, self.tokenizer
-        inputs = [(str(f.path), f.compression or "none", f.format, i, f.size, s.lines if i == s.file else 0)
-                  for i, f in enumerate(self.files) if i > s.file or (i == s.file and not s.file_done)]
+        inputs = []
+        for i, f in enumerate(self.files):
+            if i < s.file or (i == s.file and s.file_done):
+                continue
+            # As RecordReader: from the committed line or the shard's first line, to its range's end.
+            skip = max(s.lines if i == s.file else 0, f.first_line)
+            inputs.append((str(f.path), f.compression or "none", f.format, i, f.size, skip,
+                           None if f.end_line is None else max(f.end_line - skip, 0)))
         threads = tok.threads or usable_cores()
         self.pipe = IngestPipeline(
             inputs, tok.native, self.dim, field=cfg.field, id_field=cfg.id_field, window_records=cfg.window_records,
             budget=cfg.batch_tokens, max_rows=self.limits.max_rows,
-            max_width=self.limits.max_length or tok.max_length, pad_multiple=self.pad_multiple, prefix=tok.prefix, tokenizer_threads=threads, first_window=s.windows,
+            max_width=self.limits.max_length or tok.max_length, pad_multiple=self.pad_multiple, prefix=tok.prefix,
+            tokenizer_threads=threads, first_window=s.windows,
             first_row=s.rows, windows_in_flight=threads + 3, retokenize=tok.reference_encode, read_chunk=READ_CHUNK,
             max_line_bytes=MAX_LINE_BYTES)
 
