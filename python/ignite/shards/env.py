@@ -1,5 +1,6 @@
 """Which shard this task is: `--shard I/N`, or `--shard auto` from the array variables of the
-scheduler running it (SLURM job arrays, Kubernetes Indexed Jobs, AWS Batch array jobs)."""
+scheduler running it (SLURM job arrays, Kubernetes Indexed Jobs, AWS Batch array jobs). Light on
+imports: `ignite embed` uses it before taking its lock, ahead of the heavy imports."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,6 @@ import os
 from collections.abc import Mapping
 
 from ignite.errors import UsageError
-from ignite.shards.plan import shard_name
 
 
 def _int(env: Mapping[str, str], name: str) -> int:
@@ -43,6 +43,10 @@ def resolve_shard(spec: str, shards: int | None, env: Mapping[str, str]) -> tupl
     if not 0 <= index < count:
         raise UsageError(f"shard index {index} is outside 0..{count - 1} ({count} shards)")
     return index, count
+
+
+def shard_name(index: int, count: int) -> str:
+    return f"shard-{index:05d}-of-{count:05d}"
 
 
 def shard_paths(args: argparse.Namespace) -> None:

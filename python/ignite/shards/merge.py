@@ -22,7 +22,7 @@ from ignite.io.manifest import WorkDir, atomic_write
 from ignite.io.npy import NpyAppender, write_final_header
 from ignite.io.outputs import embedding_schema, ids_path, install, meta_schema, output_kind, write_parquet
 from ignite.io.verify import expect_rows, npy_rows, parquet_rows, shard_files
-from ignite.shards.plan import shard_name
+from ignite.shards.env import shard_name
 from ignite.shards.run import read_record, record_path
 
 log = logging.getLogger("ignite")

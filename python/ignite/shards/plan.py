@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ignite.io.inputs import InputFile
 from ignite.io.readers import count_lines
+from ignite.shards.env import shard_name
 
 SNAP = 1 / 8  # of a share: a shard is then within +-25% of an equal share of bytes
 
@@ -122,6 +123,3 @@ def describe(plan: ShardPlan) -> list[str]:
         out.append(f"{shard_name(i, n)}  {size:>14,} bytes  {'; '.join(parts) or '(empty)'}")
     return out
 
-
-def shard_name(index: int, count: int) -> str:
-    return f"shard-{index:05d}-of-{count:05d}"

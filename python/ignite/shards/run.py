@@ -18,7 +18,8 @@ from ignite.io.inputs import InputFile
 from ignite.io.manifest import WorkDir, atomic_write, run_record
 from ignite.models import ModelSpec
 from ignite.models.export import model_fingerprint
-from ignite.shards.plan import ShardPlan, plan_shards, shard_name
+from ignite.shards.env import shard_name
+from ignite.shards.plan import ShardPlan, plan_shards
 
 log = logging.getLogger("ignite")
 
