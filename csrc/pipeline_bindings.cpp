@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "pipeline/ingest.h"
+#include "reader_args.h"
 
 namespace py = pybind11;
 
@@ -32,13 +33,6 @@ using Clock = std::chrono::steady_clock;
 Clock::duration seconds(double timeout) {
   if (std::isnan(timeout) || timeout < 0) throw InvalidArgument("timeout must be a number of seconds >= 0");
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(timeout, 1e6)));
-}
-
-reader::Compression compression_of(const std::string& name) {
-  if (name == "none") return reader::Compression::kNone;
-  if (name == "zstd") return reader::Compression::kZstd;
-  if (name == "gzip") return reader::Compression::kGzip;
-  throw InvalidArgument("IngestPipeline: compression must be 'none', 'zstd' or 'gzip', not '" + name + "'");
 }
 
 // A 1-D or 2-D view of `data` whose base is `owner`.
@@ -101,10 +95,8 @@ class PyPipeline {
       : retokenize_(std::move(retokenize)), tokenizer_owner_(std::move(tokenizer_owner)) {
     pipeline::Options o;
     for (const auto& [path, compression, format, index, size, skip, max_lines] : files) {
-      if (format != "jsonl" && format != "txt") {
-        throw InvalidArgument("IngestPipeline: format must be 'jsonl' or 'txt', not '" + format + "'");
-      }
-      pipeline::InputFile file{path, compression_of(compression), format == "jsonl", index, size, skip};
+      pipeline::InputFile file{path, parse_compression("IngestPipeline", compression),
+                               parse_is_jsonl("IngestPipeline", format), index, size, skip};
       if (max_lines) file.max_lines = *max_lines;
       o.files.push_back(std::move(file));
     }

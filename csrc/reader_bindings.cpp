@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "reader/window_reader.h"
+#include "reader_args.h"
 
 namespace py = pybind11;
 
@@ -35,26 +36,16 @@ py::array_t<T> to_numpy(Container&& values) {
   return py::array_t<T>({size}, {static_cast<py::ssize_t>(sizeof(T))}, static_cast<const T*>(data), free_when_done);
 }
 
-reader::Compression parse_compression(const std::string& name) {
-  if (name == "none") return reader::Compression::kNone;
-  if (name == "zstd") return reader::Compression::kZstd;
-  if (name == "gzip") return reader::Compression::kGzip;
-  throw InvalidArgument("NativeReader: compression must be 'none', 'zstd' or 'gzip', not '" + name + "'");
-}
-
 class PyReader {
  public:
   PyReader(const std::string& path, const std::string& compression, const std::string& format,
            const std::string& field, const std::optional<std::string>& id_field, std::size_t window_records,
            std::uint64_t skip_lines, std::size_t read_chunk, std::size_t max_line_bytes,
            const std::optional<std::uint64_t>& max_lines) {
-    if (format != "jsonl" && format != "txt") {
-      throw InvalidArgument("NativeReader: format must be 'jsonl' or 'txt', not '" + format + "'");
-    }
     reader::ReaderOptions options;
     options.path = path;
-    options.compression = parse_compression(compression);
-    options.jsonl = format == "jsonl";
+    options.compression = parse_compression("NativeReader", compression);
+    options.jsonl = parse_is_jsonl("NativeReader", format);
     options.field = field;
     options.id_field = id_field.value_or("");
     options.window_records = window_records;
