@@ -11,7 +11,7 @@ model files and options, batch size), so later runs pay nothing. Explicit `--bac
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -62,11 +62,11 @@ def candidates(backend: str, dtype: str) -> tuple[list[tuple[str, str]], list[st
 def cache_key(model_fingerprint: str, options: dict[str, Any], threads: int, batch_tokens: int,
               pairs: Sequence[tuple[str, str]]) -> str:
     versions = {}
-    for module in ("openvino", "onnxruntime", "torch"):
+    for dist in ("openvino", "onnxruntime", "torch"):  # read from package metadata: no import of torch
         try:
-            versions[module] = str(getattr(importlib.import_module(module), "__version__", "?"))
-        except ImportError:
-            versions[module] = None
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
     facts = {"format": CACHE_FORMAT, "cpu": cpu_model(), "flags": sorted(cpu_flags()), "threads": threads,
              "versions": versions, "model": model_fingerprint, "options": options, "batch_tokens": batch_tokens,
              "candidates": [list(p) for p in pairs]}
