@@ -1,0 +1,1 @@
+"""Image inputs: decoding and CLIP preprocessing into fixed-shape pixel batches."""
