@@ -199,6 +199,26 @@ class PyPipeline {
     out["packer"] = p.cpu_seconds(pipeline::Stage::kPack);
     return out;
   }
+  // Read by the metrics collector while the run goes on: atomics and ring sizes, no lock.
+  py::dict stats() {
+    IngestPipeline& p = get();
+    using pipeline::Stage;
+    const std::pair<const char*, Stage> stages[] = {
+        {"reader", Stage::kRead}, {"tokenizer", Stage::kTokenize}, {"packer", Stage::kPack}};
+    py::dict busy, threads, rings;
+    for (const auto& [name, stage] : stages) {
+      busy[name] = p.busy_seconds(stage);
+      threads[name] = p.threads(stage);
+    }
+    for (const auto& level : p.ring_levels()) rings[level.name] = py::make_tuple(level.size, level.capacity);
+    py::dict out;
+    out["busy_seconds"] = busy;
+    out["threads"] = threads;
+    out["rings"] = rings;
+    out["records_read"] = p.records_read();
+    out["bytes_read"] = p.bytes_read();
+    return out;
+  }
 
  private:
   py::object retokenize_;
@@ -348,6 +368,9 @@ void bind_pipeline(py::module_& m) {
       .def_property_readonly("finished", &PyPipeline::finished)
       .def_property_readonly("batches_finished", &PyPipeline::batches_finished)
       .def_property_readonly("buffers_allocated", &PyPipeline::buffers_allocated)
+      .def("stats", &PyPipeline::stats,
+           "Live counters: busy_seconds and threads by stage, rings {name: (items, capacity)}, records_read, "
+           "bytes_read.")
       .def("cpu_seconds", &PyPipeline::cpu_seconds,
            "CPU seconds of the reader, tokenizer and packer threads, counted as each ends (final after close()).");
 }

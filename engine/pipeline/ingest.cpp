@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
@@ -51,6 +52,32 @@ std::int64_t thread_cpu_ns() {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
+
+// Counts a stage thread's working wall time into `total` while running; paused around waits.
+class BusyClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit BusyClock(std::atomic<std::int64_t>& total) : total_(total), since_(Clock::now()) {}
+  ~BusyClock() { pause(); }
+  BusyClock(const BusyClock&) = delete;
+  BusyClock& operator=(const BusyClock&) = delete;
+  void pause() {
+    if (!running_) return;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - since_).count();
+    total_.fetch_add(static_cast<std::int64_t>(ns), std::memory_order_relaxed);
+    running_ = false;
+  }
+  void resume() {
+    if (running_) return;
+    since_ = Clock::now();
+    running_ = true;
+  }
+
+ private:
+  std::atomic<std::int64_t>& total_;
+  Clock::time_point since_;
+  bool running_ = true;
+};
 
 std::vector<std::int64_t> ok_rows(const Window& w) {
   std::vector<std::int64_t> rows;
@@ -121,6 +148,21 @@ double IngestPipeline::cpu_seconds(Stage stage) const {
   return static_cast<double>(cpu_ns_[static_cast<int>(stage)].load()) / 1e9;
 }
 
+double IngestPipeline::busy_seconds(Stage stage) const {
+  return static_cast<double>(busy_ns_[static_cast<int>(stage)].load(std::memory_order_relaxed)) / 1e9;
+}
+
+std::vector<IngestPipeline::RingLevel> IngestPipeline::ring_levels() const {
+  return {{"read", read_ring_.size(), read_ring_.capacity()},
+          {"tokenized", tokenized_ring_.size(), tokenized_ring_.capacity()},
+          {"batches", batch_ring_.size(), batch_ring_.capacity()}};
+}
+
+unsigned IngestPipeline::threads(Stage stage) const {
+  if (stage == Stage::kRead) return 1;
+  return std::max(1u, stage == Stage::kTokenize ? options_.tokenizer_threads : options_.packer_threads);
+}
+
 void IngestPipeline::run_stage(Stage stage, void (IngestPipeline::*body)()) {
   // Named for top, perf and py-spy (15 characters at most).
   static const char* const kNames[] = {"ignite-reader", "ignite-tokenize", "ignite-packer"};
@@ -172,6 +214,14 @@ bool IngestPipeline::emit(std::unique_ptr<Window>& w) {
 }
 
 void IngestPipeline::read() {
+  BusyClock busy(busy_ns_[static_cast<int>(Stage::kRead)]);
+  // Waiting for the writer or for room in the ring is not reading.
+  auto send = [&](std::unique_ptr<Window>& w) {
+    busy.pause();
+    const bool sent = emit(w);
+    busy.resume();
+    return sent;
+  };
   std::int64_t index = options_.first_window, row = options_.first_row;
   auto window = std::make_unique<Window>();
   window->index = index;
@@ -186,7 +236,7 @@ void IngestPipeline::read() {
     next->end_line = window->end_line;
     next->end_offset = window->end_offset;
     next->end_done = window->end_done;
-    const bool sent = emit(window);
+    const bool sent = send(window);
     window = std::move(next);
     touched = false;
     return sent;
@@ -214,7 +264,10 @@ void IngestPipeline::read() {
     touched = true;
     reader::RecordWindow rw;
     bool stopped = false;
+    std::uint64_t offset = 0;
     while (source.next(rw)) {
+      bytes_read_.fetch_add(static_cast<std::int64_t>(rw.end_offset - offset), std::memory_order_relaxed);
+      offset = rw.end_offset;
       for (std::size_t lo = 0; lo < rw.size();) {
         // A full window goes out when the next record arrives, so a file's end (and damage)
         // lands on the window that holds its last records.
@@ -235,7 +288,7 @@ void IngestPipeline::read() {
     window->end_done = true;
     if (source.damaged()) window->damage.push_back({file.index, source.damage_line(), source.damage_reason()});
   }
-  if (window->size() > 0 || touched) emit(window);
+  if (window->size() > 0 || touched) send(window);
 }
 
 void IngestPipeline::tokenize() {
@@ -245,7 +298,10 @@ void IngestPipeline::tokenize() {
     if (status == RingStatus::kClosed) return;
     if (status == RingStatus::kTimeout) continue;
     if (options_.probe) options_.probe(Stage::kTokenize, w->index);
-    tokenize_window(*w);
+    {
+      BusyClock busy(busy_ns_[static_cast<int>(Stage::kTokenize)]);
+      tokenize_window(*w);
+    }
     if (!push(tokenized_ring_, w)) return;
   }
 }
@@ -322,6 +378,7 @@ void IngestPipeline::pack() {
       last_started_ = std::max(last_started_, w->index);
     }
     if (options_.probe) options_.probe(Stage::kPack, w->index);
+    BusyClock busy(busy_ns_[static_cast<int>(Stage::kPack)]);
     const std::vector<std::int64_t> rows = ok_rows(*w);
     std::vector<std::int64_t> lengths(rows.size());
     for (std::size_t k = 0; k < rows.size(); ++k) {
@@ -359,7 +416,10 @@ void IngestPipeline::pack() {
         std::vector<std::int32_t>().swap(window->tokens);
         std::vector<std::int64_t>().swap(window->token_offsets);
       }
-      if (!push(batch_ring_, batch)) return;
+      busy.pause();  // waiting for a worker to take a batch
+      const bool pushed = push(batch_ring_, batch);
+      busy.resume();
+      if (!pushed) return;
     }
   }
 }

@@ -180,6 +180,17 @@ class IngestPipeline {
   // close() has joined them).
   double cpu_seconds(Stage stage) const;
   std::int64_t records_read() const { return records_read_.load(std::memory_order_relaxed); }
+  // Live, for a metrics collector (lock-free reads): wall seconds each stage's threads have spent
+  // working, waits on rings and on the writer left out, published window by window; input bytes
+  // read; items in each ring and its capacity (read -> tokenize -> pack -> workers).
+  double busy_seconds(Stage stage) const;
+  std::int64_t bytes_read() const { return bytes_read_.load(std::memory_order_relaxed); }
+  struct RingLevel {
+    const char* name;
+    std::size_t size, capacity;
+  };
+  std::vector<RingLevel> ring_levels() const;
+  unsigned threads(Stage stage) const;
 
  private:
   void read();
@@ -205,6 +216,8 @@ class IngestPipeline {
   std::atomic<unsigned> packers_left_;
   std::atomic<std::int64_t> records_read_{0};
   std::atomic<std::int64_t> cpu_ns_[3] = {};  // by Stage
+  std::atomic<std::int64_t> busy_ns_[3] = {};  // by Stage
+  std::atomic<std::int64_t> bytes_read_{0};
 
   // Windows registered by the packer until the writer takes them; all under mutex_.
   std::mutex mutex_;

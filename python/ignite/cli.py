@@ -58,6 +58,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, not {text!r}")
+    return int(text)
+
+
 def _embed_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed", help="embed every record of the input files into an output file",
@@ -94,6 +100,13 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     from ignite.shards.run import add_embed_options as add_shard_options
 
     add_shard_options(p)
+    w = p.add_argument_group("monitoring", "Every run writes OUT.report.json beside the output (see `ignite report`).")
+    w.add_argument("--metrics-port", type=_port, default=None, metavar="PORT",
+                   help="serve Prometheus metrics on http://HOST:PORT/metrics (0: any free port, logged; "
+                        "default: $IGNITE_METRICS_PORT, else none)")
+    w.add_argument("--metrics-file", type=Path, default=None, metavar="PATH",
+                   help="write the same metrics to PATH every few seconds, atomically, for node_exporter's "
+                        "textfile collector (name it *.prom)")
     p.set_defaults(func=_cmd_embed)
 
 
@@ -154,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ignite.shards.commands import add_parsers as add_shard_parsers
 
     add_shard_parsers(sub)
+    from ignite.report_cmd import add_parser as add_report_parser
+
+    add_report_parser(sub)
     _doctor_parser(sub)
     return parser
 

@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ignite import __version__
 from ignite.backends import open_backend
 from ignite.backends.base import common_capabilities
 from ignite.config import EmbedConfig, ModelOptions, default_cache_dir
@@ -17,11 +18,13 @@ from ignite.errors import UsageError
 from ignite.hardware import cuda_available, select_gpus, usable_cores
 from ignite.io.inputs import expand_inputs
 from ignite.io.manifest import Committed, WorkDir, difference, run_record
-from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance
+from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance, report_path
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import model_fingerprint
 from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
 from ignite.pipeline.tokenize import WindowTokenizer
+from ignite.telemetry.live import Telemetry
+from ignite.telemetry.prometheus import metrics_port, open_metrics
 
 log = logging.getLogger("ignite")
 
@@ -181,6 +184,14 @@ def embed_from_args(args: argparse.Namespace) -> int:
     stop = StopSignals()
     stop.install()
     cfg, spec, files = build_config(args)
+    telemetry = Telemetry(sum(f.size for f in files))
+    info = {"model": cfg.model_name, "output": str(cfg.output), "version": __version__}
+    with open_metrics(telemetry, info, metrics_port(args.metrics_port), args.metrics_file):
+        return _embed(args, cfg, spec, files, stop, telemetry, info)
+
+
+def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list, stop: StopSignals,
+           telemetry: Telemetry, info: dict[str, str]) -> int:
     shard = None
     if args.shard is not None:
         from ignite.shards.run import open_shard
@@ -230,13 +241,24 @@ def embed_from_args(args: argparse.Namespace) -> int:
     index = None
     if args.index is not None:
         index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)
-    stats = run_pipeline(cfg, files, runners, tokenizer, work, start, stop, pad_multiple=pad_multiple, index=index)
+    info.update(backend=runner.name, dtype=runner.dtype, devices=",".join(r.device for r in runners))
+    telemetry.total_bytes = sum(f.size for f in files)
+    outcome, report = "failed", None
+    try:
+        stats = run_pipeline(cfg, files, runners, tokenizer, work, start, stop, pad_multiple=pad_multiple,
+                             index=index, telemetry=telemetry)
+        outcome = "finished" if stats.interrupted is None else f"interrupted by {signal.Signals(stats.interrupted).name}"
+    except BaseException as exc:
+        outcome = f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        raise
+    finally:
+        report = _write_report(cfg, telemetry, outcome, runners, args.tokenizer_threads, index is not None)
     if stats.interrupted is not None:
         name = signal.Signals(stats.interrupted).name
         print(f"ignite: interrupted by {name}: {stats.records:,} rows of {cfg.output} committed; "
               f"rerun with --resume to continue", file=sys.stderr)
         return 128 + stats.interrupted
-    _summary(cfg, stats)
+    _summary(cfg, stats, report)
     if shard is not None:
         shard.finish()
     if stats.damaged:
@@ -268,7 +290,25 @@ def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, 
                          tokenizer, runner, cfg.batch_tokens, pad_multiple, metadata, trained=args.index_trained)
 
 
-def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
+def _write_report(cfg: EmbedConfig, telemetry: Telemetry, outcome: str, runners: list, tokenizer_threads: int,
+                  index: bool) -> dict | None:
+    """OUT.report.json, whatever the outcome; a report that cannot be written is a warning, never
+    the run's failure."""
+    from ignite.telemetry import report as run_report
+
+    telemetry.phase = "done" if outcome == "finished" else telemetry.phase
+    gpus = [r.device for r in runners if str(r.device).startswith("cuda")]
+    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    report = run_report.build(telemetry, config, outcome, gpus, tokenizer_threads, index)
+    path = report_path(cfg.output)
+    try:
+        run_report.write(path, report)
+    except OSError as exc:
+        log.warning("cannot write the run report %s: %s", path, exc.strerror or exc)
+    return report
+
+
+def _summary(cfg: EmbedConfig, stats: RunStats, report: dict | None = None) -> None:
     new = stats.records - stats.resumed_rows
     rate = new / stats.seconds if stats.seconds else 0.0
     resumed = f" (resumed after {stats.resumed_rows:,})" if stats.resumed_rows else ""
@@ -280,6 +320,8 @@ def _summary(cfg: EmbedConfig, stats: RunStats) -> None:
              f"{new:,}", resumed, stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
              ", ".join(str(p) for p in stats.outputs))
     log.info("verified: %s", stats.verified)
+    if report is not None and report["bottleneck"]["stage"] is not None:
+        log.info("bottleneck: %s (report: %s)", report["bottleneck"]["advice"], report_path(cfg.output))
     if stats.index is not None:
         recall = stats.index.get("recall") or {}
         log.info("index %s: %s vectors in %d shard(s), recall@10 %s at nprobe %s on %s held-out queries, "

@@ -71,6 +71,12 @@ def ids_path(output: Path) -> Path:
         else output.with_name(output.name + ".ids.parquet")
 
 
+def report_path(output: Path) -> Path:
+    """The run report beside the output: emb.npy -> emb.report.json, out/ -> out.report.json."""
+    return output.with_name(output.name[: -len(".npy")] + ".report.json") if output.suffix == ".npy" \
+        else output.with_name(output.name + ".report.json")
+
+
 def output_files(output: Path, kind: str) -> list[Path]:
     """The finished files a run produces (to refuse overwriting them)."""
     if kind == "npy":

@@ -41,6 +41,7 @@ from ignite.pipeline.channel import POLL_SECONDS, Cancelled, Channel
 from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.pipeline.window import BACKEND_ERROR, OK, STATUS_NAMES, ArenaIds, Batch, Window
 from ignite.progress import Progress
+from ignite.telemetry.live import Telemetry
 
 if TYPE_CHECKING:
     from ignite.index.builder import IndexBuilder
@@ -164,8 +165,9 @@ def native_ingest_refusal(files: list[InputFile], tokenizer: WindowTokenizer) ->
 
 class _Stages:
     def __init__(self, cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
-                 pad_multiple: int | None, start: Committed, stop: threading.Event) -> None:
+                 pad_multiple: int | None, start: Committed, stop: threading.Event, telemetry: Telemetry) -> None:
         self.cfg, self.files, self.runners, self.tokenizer = cfg, files, runners, tokenizer
+        self.telemetry = telemetry
         self.dim = runners[0].dim
         # What every device accepts: batches go to whichever is free.
         self.limits = common_capabilities(runners)
@@ -188,6 +190,7 @@ class _Stages:
         self.error: BaseException | None = None
         self._lock = threading.Lock()
         self.pipe: Any = None  # ignite._engine.IngestPipeline, once open_native made it
+        telemetry.rings = {"read": self.to_tokenize, "batches": self.to_embed, "write": self.to_write}
 
     def open_native(self) -> None:
         """Start the native reader, tokenizer pool and packer from the committed position."""
@@ -210,6 +213,8 @@ class _Stages:
             tokenizer_threads=threads, first_window=s.windows,
             first_row=s.rows, windows_in_flight=threads + 3, retokenize=tok.reference_encode, read_chunk=READ_CHUNK,
             max_line_bytes=MAX_LINE_BYTES)
+        self.telemetry.rings = {}  # the native pipeline reports its own rings
+        self.telemetry.native = self.pipe
 
     def fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -236,23 +241,30 @@ class _Stages:
     def read(self) -> None:
         """Windows from the committed position on: finished files are skipped unopened, the file
         in progress from its first uncommitted line."""
-        s = self.start
+        s, telemetry = self.start, self.telemetry
         index, row = s.windows, s.rows
+        clock = telemetry.clock("reader")
+        clock.resume()
         for file_index, item in enumerate(self.files):
             if file_index < s.file or (file_index == s.file and s.file_done):
                 continue
             reader = RecordReader(item, self.cfg.field, self.cfg.id_field, self.cfg.window_records,
                                   skip_lines=s.lines if file_index == s.file else 0)
-            damage_sent = False
+            damage_sent, offset = False, 0
             for raw in reader.windows():
                 if self.stop.is_set():
                     return
+                telemetry.records_read += len(raw.texts)
+                telemetry.bytes_read += raw.end_offset - offset
+                offset = raw.end_offset
                 window = Window(index=index, start_row=row, file_index=file_index, texts=raw.texts, ids=raw.ids,
                                 lines=raw.lines, status=raw.status, end_offset=raw.end_offset,
                                 text_bytes=raw.text_bytes, text_offsets=raw.text_offsets,
                                 extra={"last": raw.last, "damage": raw.damage})
                 damage_sent = raw.damage is not None
+                clock.pause()
                 self.to_tokenize.put(window)
+                clock.resume()
                 index += 1
                 row += len(window)
             if reader.damage is not None and not damage_sent:
@@ -263,9 +275,11 @@ class _Stages:
                 index += 1
 
     def tokenize(self) -> None:
+        clock = self.telemetry.clock("tokenizer")  # tokenizes and packs, paused while it waits
         while not self.stop.is_set() and (window := self.to_tokenize.get()) is not None:
             if self.stop.is_set():
                 break  # not started: it is not committed and a resume reads it again
+            clock.resume()
             self.tokenizer.tokenize(window)
             ok = window.ok_rows
             offsets = window.token_offsets
@@ -275,15 +289,18 @@ class _Stages:
                                 self.limits.max_length or self.tokenizer.max_length)
             window.n_batches = len(plan)
             window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
+            clock.pause()
             self.to_write.put(window)
             rows_sorted, real_sorted = ok[plan.order], lengths[plan.order]
             bounds = plan.bounds.tolist()
             for i, width in enumerate(plan.widths.tolist()):
                 a, b = bounds[i], bounds[i + 1]
                 rows = rows_sorted[a:b]
+                clock.resume()
                 storage = self.pool.acquire((b - a) * width)
                 ids, mask = fill_batch(window.token_ids, offsets, rows, self.pad_multiple, self.tokenizer.pad_id,
                                        width=width, out=storage)
+                clock.pause()
                 self.to_embed.put(Batch(window, rows, ids, mask, int(real_sorted[a:b].sum()), storage=storage))
         if self.stop.is_set():
             self.to_tokenize.close()  # the reader may be waiting to put a window nobody will take
@@ -293,9 +310,11 @@ class _Stages:
         fewer batches. A batch a device fails on goes to a device that has not tried it yet; a
         device that fails every batch in a row leaves the run to the others."""
         runner, streak = self.runners[worker], [0, ""]  # failures in a row, the last one's text
+        counters = self.telemetry.worker(runner.device, runner.name, runner.dtype)
         while (batch := self._next_batch(worker)) is not None:
             try:
-                out, failed = self._run(batch, worker, runner, streak)
+                with counters.clock:
+                    out, failed = self._run(batch, worker, runner, streak)
             except _HandedOff:
                 continue
             except _DeviceBroken as exc:  # the batch went to the other devices' queue first
@@ -309,6 +328,8 @@ class _Stages:
                 self._deliver(batch, out, failed)
                 return
             self._deliver(batch, out, failed)
+            counters.batches += 1
+            counters.records += len(batch.rows)
 
     def _deliver(self, batch: Any, out: np.ndarray, failed: list[int]) -> None:
         """Hand a batch's embeddings to its window; `failed`: its rows that get status
@@ -444,11 +465,14 @@ def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
 
 def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner], tokenizer: WindowTokenizer,
                  work: WorkDir, start: Committed, stop: StopSignals | None = None,
-                 pad_multiple: int | None = None, index: IndexBuilder | None = None) -> RunStats:
+                 pad_multiple: int | None = None, index: IndexBuilder | None = None,
+                 telemetry: Telemetry | None = None) -> RunStats:
     """Embed the inputs from the commit `start` on (a fresh Committed for a new run) and finish
     the outputs; with a stop request, return early with stats.interrupted set. `runner` may be a
-    list: one worker per runner (device). `pad_multiple` None: what the runners declare."""
+    list: one worker per runner (device). `pad_multiple` None: what the runners declare.
+    `telemetry`: where the stages count what they do (metrics, the run report)."""
     runners = runner if isinstance(runner, list) else [runner]
+    telemetry = telemetry or Telemetry(sum(f.size for f in files))
     stop = stop or StopSignals()
     names = [str(f.path) for f in files]
     stats = RunStats(records=start.rows, resumed_rows=start.rows, statuses=collections.Counter(start.statuses))
@@ -463,7 +487,8 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
     if index is not None and start.rows:
         _index_committed(index, sink, start.rows)
     if not start.done:
-        _run_stages(cfg, files, runners, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index)
+        _run_stages(cfg, files, runners, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index,
+                    telemetry)
     else:
         sink.close()
     stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
@@ -519,10 +544,10 @@ def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
 
 def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
                 work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int | None, sink: Sink,
-                stats: RunStats, names: list[str], index: IndexBuilder | None) -> None:
+                stats: RunStats, names: list[str], index: IndexBuilder | None, telemetry: Telemetry) -> None:
     """The reader, tokenizer and worker threads, and the writer loop here. `start` is advanced
     in place to every new commit."""
-    stages = _Stages(cfg, files, runners, tokenizer, pad_multiple, start, stop.event)
+    stages = _Stages(cfg, files, runners, tokenizer, pad_multiple, start, stop.event, telemetry)
     refusal = native_ingest_refusal(files, tokenizer)
     log.debug("ingest: %s", "native pipeline" if refusal is None else f"Python stages ({refusal})")
     threads = [] if refusal is None else [
@@ -532,13 +557,14 @@ def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner],
     threads += [stages.thread(f"worker-{i}.{slot}", functools.partial(stages.embed, i), stages.worker_done)
                 for i, n in enumerate(stages.threads_per_device) for slot in range(n)]
     errors_file = None
-    progress = Progress(total_bytes=sum(f.size for f in files), enabled=not cfg.quiet)
+    progress = Progress(total_bytes=sum(f.size for f in files), enabled=not cfg.quiet, live=telemetry.live_view)
     try:
         with _writing(cfg.errors_path or work.path):
             errors_file = _open_errors(cfg.errors_path, start.errors_bytes)
         stop.phase = "pipeline"
         if refusal is None:
             stages.open_native()
+        telemetry.begin(stats, sum(f.size for f in files[:start.file]) + start.offset)
         for t in threads:
             t.start()
         writer = _Writer(stages, sink, work, start, stats, names, errors_file, progress, files, index)
@@ -547,17 +573,20 @@ def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner],
         else:
             writer.loop()
         if stages.error is None:
-            if stop.event.is_set():
-                stats.interrupted = stop.signum
-                writer.commit()
-            else:
-                writer.commit(done=True)
+            with writer.clock:
+                if stop.event.is_set():
+                    stats.interrupted = stop.signum
+                    writer.commit()
+                else:
+                    writer.commit(done=True)
     except BaseException as exc:
         stages.fail(exc)
     finally:
         for t in threads:
             if t.ident is not None:  # started
                 t.join()
+        telemetry.end("failed" if stages.error is not None else
+                      "interrupted" if stats.interrupted is not None else "finishing")
         if stages.pipe is not None:
             stages.pipe.close()
             stats.native_cpu = stages.pipe.cpu_seconds()
@@ -589,6 +618,9 @@ class _Writer:
         self.uncommitted_rows = 0
         self.last_commit = time.monotonic()
         self.checked_files = state.file  # files before the commit resumed from were checked by --resume
+        self.telemetry = stages.telemetry
+        self.clock = self.telemetry.clock("writer")
+        self.bytes_done = self.done_bytes[state.file] + state.offset  # input bytes behind the rows appended
 
     def loop(self) -> None:
         pending: dict[int, Window] = {}
@@ -608,7 +640,8 @@ class _Writer:
                     item.storage.release()
                     item.storage = None
             while next_index in pending and pending[next_index].batches_done == pending[next_index].n_batches:
-                self.append(pending.pop(next_index))
+                with self.clock:
+                    self.append(pending.pop(next_index))
                 next_index += 1
         if pending and self.stages.error is None:
             raise RuntimeError(f"internal error: {len(pending)} windows never completed")
@@ -624,10 +657,11 @@ class _Writer:
                 if pipe.finished:
                     return
                 continue
-            self.stats.batches += item.batches
-            self.stats.real_tokens += item.real_tokens
-            self.stats.padded_tokens += item.padded_tokens
-            self.append(_native_window(item))
+            with self.clock:
+                self.stats.batches += item.batches
+                self.stats.real_tokens += item.real_tokens
+                self.stats.padded_tokens += item.padded_tokens
+                self.append(_native_window(item))
 
     def append(self, window: Window) -> None:
         with _writing(self.cfg.output):
@@ -659,7 +693,8 @@ class _Writer:
         for item in self.files[self.checked_files:read_upto]:
             check_unchanged(item)
         self.checked_files = max(self.checked_files, read_upto)
-        self.progress.update(self.stats.records, self.done_bytes[end_file] + window.end_offset)
+        self.bytes_done = self.done_bytes[end_file] + window.end_offset
+        self.progress.update(self.stats.records, self.bytes_done)
         self.uncommitted_rows += len(window)
         over = self.cfg.max_errors is not None and self.stats.failed > self.cfg.max_errors
         if over or self.uncommitted_rows >= self.cfg.window_records or \
@@ -685,6 +720,7 @@ class _Writer:
         with _writing(self.cfg.output):
             self.sink.after_commit()
         self.uncommitted_rows, self.last_commit = 0, time.monotonic()
+        self.telemetry.committed(self.bytes_done)
 
     def _account(self, window: Window) -> None:
         stats, errors_file = self.stats, self.errors_file
