@@ -231,6 +231,57 @@ void test_every_record_once_in_order(const ignite::Tokenizer& tok) {
   }
 }
 
+// The live counters are read by a collector thread while the stages run (TSan sees any race);
+// once done they account for every input byte and record, and no stage was busy longer than the
+// run lasted on its threads.
+void test_live_counters(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(99);
+  const Corpus c = make_corpus(rng, 12, 30);
+  Options o = options_for(c, rng);
+  o.tokenizer_threads = 2;
+  // A slow tokenizer probe (outside the busy clock) spreads the run over time for the collector.
+  o.probe = [](Stage stage, std::int64_t) {
+    if (stage == Stage::kTokenize) std::this_thread::sleep_for(std::chrono::microseconds(300));
+  };
+  std::uint64_t total_bytes = 0;
+  for (const auto& f : c.files) total_bytes += f.size;
+  const auto begin = std::chrono::steady_clock::now();
+  IngestPipeline pipeline(std::move(o), tok);
+  std::atomic<bool> done{false};
+  std::int64_t last_bytes = 0;
+  bool monotonic = true;
+  std::thread collector([&] {
+    while (!done.load()) {
+      const std::int64_t bytes = pipeline.bytes_read();
+      monotonic = monotonic && bytes >= last_bytes;
+      last_bytes = bytes;
+      for (const auto& level : pipeline.ring_levels()) CHECK(level.size <= level.capacity);
+      for (const Stage s : {Stage::kRead, Stage::kTokenize, Stage::kPack}) CHECK(pipeline.busy_seconds(s) >= 0.0);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  Workers workers(pipeline);
+  workers.start(2, 200);
+  std::size_t next_record = 0;
+  std::int64_t next_window = 0;
+  check_windows(pipeline, c, next_record, next_window);
+  workers.join();
+  done.store(true);
+  collector.join();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  CHECK(monotonic);
+  CHECK(next_record == c.records.size());
+  CHECK(pipeline.bytes_read() == static_cast<std::int64_t>(total_bytes));
+  CHECK(pipeline.records_read() == static_cast<std::int64_t>(c.records.size()));
+  CHECK(pipeline.threads(Stage::kTokenize) == 2);
+  CHECK(pipeline.threads(Stage::kRead) == 1);
+  for (const Stage s : {Stage::kRead, Stage::kTokenize, Stage::kPack}) {
+    CHECK(pipeline.busy_seconds(s) > 0.0);
+    CHECK(pipeline.busy_seconds(s) <= wall * pipeline.threads(s) + 1e-3);
+  }
+  remove_corpus(c);
+}
+
 // Many one-record files batch like one file: windows fill up across file boundaries.
 void test_small_files_share_windows(const ignite::Tokenizer& tok) {
   Corpus c;
@@ -428,6 +479,7 @@ void test_refusals(const ignite::Tokenizer& tok) {
 int main() {
   const ignite::Tokenizer tok = ignite::parse_tokenizer_json(kTokenizerJson, kMaxLength, "test");
   test_every_record_once_in_order(tok);
+  test_live_counters(tok);
   test_small_files_share_windows(tok);
   test_resume_position(tok);
   test_stop_commits_a_prefix(tok);
