@@ -186,11 +186,18 @@ def unavailable(system: str, reason: str) -> dict[str, Any]:
     return {"system": system, "backend": "-", "dtype": "-", "available": False, "reason": reason}
 
 
-def min_cosine(path: Path, reference: np.ndarray) -> float:
+RECALL_ROWS = 2000  # recall@10 on the first rows: an exact search over all of them
+
+
+def fidelity(path: Path, reference: np.ndarray) -> dict[str, float]:
+    """Min and mean cosine to the reference, and recall@10 of an exact index of the reference
+    vectors queried with these (ignite.models.quantize.recall_at_10: ties count)."""
+    from ignite.models.quantize import cosines, recall_at_10
+
     emb = np.load(path).astype(np.float32)
-    a = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    b = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
-    return float((a * b).sum(axis=1).min())
+    cos = cosines(emb, reference)
+    return {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
+            "recall_at_10": recall_at_10(reference[:RECALL_ROWS], emb[:RECALL_ROWS])}
 
 
 def _ratio(value: float) -> str:
@@ -199,11 +206,11 @@ def _ratio(value: float) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| system | backend | dtype | texts/s | tokens/s | share of matmul peak | padding eff. | peak RSS MB | "
-            "min cosine | vs ST fp32 | vs ST best | load s | auto chose |")
+            "min cosine | mean cosine | recall@10 | vs ST fp32 | vs ST best | load s | auto chose |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
         if not r.get("available", True):
-            lines.append(f"| {r['system']} | not available: {r['reason']} | | | | | | | | | | | |")
+            lines.append(f"| {r['system']} | not available: {r['reason']} | | | | | | | | | | | | | |")
             continue
         pe = f"{r['padding_efficiency']:.0%}" if r.get("padding_efficiency") is not None else ""
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else ""
@@ -212,6 +219,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         dtype = f"{r['dtype']} (batch {batch})" if batch else r["dtype"]
         lines.append(f"| {r['system']} | {r['backend']} | {dtype} | {r['texts_per_s']:,.1f} | "
                      f"{r['tokens_per_s']:,.0f} | {share} | {pe} | {rss} | {r['min_cosine']:.5f} | "
+                     f"{r.get('mean_cosine', float('nan')):.5f} | {r.get('recall_at_10', float('nan')):.3f} | "
                      f"{_ratio(r['ratio_vs_st_fp32'])} | {_ratio(r['ratio_vs_st_best'])} | {r['load_s']} | "
                      f"{r.get('auto_chose', '')} |")
     return "\n".join(lines)
@@ -334,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             if r.get("available", True):
                 r["rows"] = len(texts)
-                r["min_cosine"] = min_cosine(r.pop("output"), reference) if reference is not None else float("nan")
+                r.update(fidelity(r.pop("output"), reference) if reference is not None else
+                         {"min_cosine": float("nan"), "mean_cosine": float("nan"), "recall_at_10": float("nan")})
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

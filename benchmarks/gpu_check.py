@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, prepare_input, run_child  # noqa: E402
-from benchmark import default_model, min_cosine, run_ignite, run_st  # noqa: E402
+from benchmark import default_model, fidelity, run_ignite, run_st  # noqa: E402
 from random_model import make as make_random_model  # noqa: E402
 
 log = logging.getLogger("gpu_check")
@@ -180,7 +180,7 @@ def _model_rows(check: Check, label: str, model: str, data: Path, ignite_input: 
     best["best"] = True
     reference = np.load(best["output"])
     for r in ([row] if row is not None else []) + done:
-        r["min_cosine_vs_st_best"] = min_cosine(Path(r.pop("output")), reference)
+        r["min_cosine_vs_st_best"] = fidelity(Path(r.pop("output")), reference)["min_cosine"]
     if row is not None:
         row["x_st_best"] = row["texts_per_s"] / best["texts_per_s"]
     check.write()

@@ -32,10 +32,7 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
     device = device or ("cuda:0" if gpu else "cpu")
     dtype = resolve_dtype(dtype, gpu)
     if backend == "auto":
-        if dtype == "int8":
-            order = ["onnxruntime"]
-        else:
-            order = ["tensorrt", "torch"] if gpu else ["openvino", "torch" if dtype != "fp32" else "onnxruntime"]
+        order = ["tensorrt", "torch"] if gpu else ["openvino", "torch" if dtype != "fp32" else "onnxruntime"]
     else:
         order = [backend]
     reasons = []
@@ -46,6 +43,21 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
             reasons.append(f"{name}: {exc}")
             log.info("backend %s unavailable: %s", name, exc)
     raise UsageError("no backend can run here (" + "; ".join(reasons) + "); see `ignite doctor`")
+
+
+def open_int8(backend: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike, threads: int,
+              calibration: list, held_apart: list) -> tuple[Runner, object]:
+    """The int8 model (NNCF static quantization, calibrated on `calibration` batches of the
+    user's records) on OpenVINO, and its Fidelity to fp32 on the `held_apart` batches."""
+    if backend not in ("auto", "openvino"):
+        raise UsageError(f"--dtype int8 runs on --backend openvino (static quantization), not {backend}")
+    from pathlib import Path
+
+    from ignite.backends.openvino import OpenVinoRunner
+    from ignite.models.quantize import quantized_model
+
+    xml, fidelity = quantized_model(spec, options, Path(cache_dir), calibration, held_apart, threads)
+    return OpenVinoRunner(str(xml), threads, "int8"), fidelity
 
 
 def open_cpu_pair(backend: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
@@ -67,20 +79,21 @@ def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_d
                            batch_tokens, max_length=options.max_length)
     if name in ("onnxruntime", "openvino") and device != "cpu":
         raise BackendUnavailable(f"{name} runs on the CPU here, not {device}")
+    if dtype == "int8":
+        raise UsageError("--dtype int8 runs on the CPU with --backend openvino (or auto), calibrated on your records")
     if name in ("onnxruntime", "openvino"):
         from pathlib import Path
 
-        from ignite.models.export import export_onnx, quantize_int8
+        from ignite.models.export import export_onnx
 
         if name == "openvino":
             from ignite.backends.openvino import OpenVinoRunner as OnnxRunner
         else:
             from ignite.backends.onnxruntime import OnnxRuntimeRunner as OnnxRunner
         onnx_path = export_onnx(spec, options, Path(cache_dir))
-        if dtype == "int8" and name == "onnxruntime":
-            onnx_path = quantize_int8(onnx_path)
         return OnnxRunner(str(onnx_path), threads, dtype)
     raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "DTYPES", "BackendUnavailable", "Runner", "open_backend", "open_cpu_pair", "resolve_dtype"]
+__all__ = ["BACKENDS", "DTYPES", "BackendUnavailable", "Runner", "open_backend", "open_cpu_pair", "open_int8",
+           "resolve_dtype"]

@@ -158,12 +158,16 @@ def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequen
 
 
 def calibration_batches(token_ids: np.ndarray, offsets: np.ndarray, pad_id: int, batch_tokens: int,
-                        count: int = 3) -> list[Batch]:
-    """A few batches of the run's shape from tokenized sample records (flat ids and offsets): the
-    sample planned as the packer plans a window, `count` of its batches spread over the lengths."""
+                        count: int | None = 3) -> list[Batch]:
+    """Batches of the run's shape from tokenized sample records (flat ids and offsets): the sample
+    planned as the packer plans a window, `count` of its batches spread over the lengths (None:
+    all of them)."""
     from ignite.pipeline.batcher import fill_batch, plan_batches
 
     plan = plan_batches(np.diff(offsets), batch_tokens, 1)
-    picks = sorted({round(i) for i in np.linspace(0, len(plan) - 1, min(count, len(plan)))})
+    if count is None:
+        picks = list(range(len(plan)))
+    else:
+        picks = sorted({round(i) for i in np.linspace(0, len(plan) - 1, min(count, len(plan)))})
     bounds = plan.bounds.tolist()
     return [fill_batch(token_ids, offsets, plan.order[bounds[i]:bounds[i + 1]], 1, pad_id) for i in picks]

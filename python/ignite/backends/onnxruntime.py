@@ -1,5 +1,4 @@
-"""CPU backend: the exported ONNX graph (pooling and normalisation inside) on ONNX Runtime, in
-fp32 or dynamically quantized int8."""
+"""CPU backend: the exported ONNX graph (pooling and normalisation inside) on ONNX Runtime, in fp32."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +15,8 @@ class OnnxRuntimeRunner:
             import onnxruntime as ort
         except ImportError as exc:
             raise BackendUnavailable(f"onnxruntime is not installed ({exc})") from None
-        if dtype not in ("fp32", "int8"):
-            raise BackendUnavailable(f"onnxruntime runs fp32 or int8 here, not {dtype}")
+        if dtype != "fp32":
+            raise BackendUnavailable(f"onnxruntime runs fp32 here, not {dtype} (int8: --backend openvino)")
         self.dtype = dtype
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

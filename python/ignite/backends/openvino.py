@@ -10,7 +10,8 @@ import numpy as np
 
 from ignite.backends.base import BackendUnavailable, Capabilities
 
-_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+# int8: a graph NNCF quantized (models/quantize.py); what it left unquantized runs in f32.
+_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 MAX_STREAMS = 4  # batches in flight at once, each holding its buffers
 
 
@@ -18,13 +19,14 @@ class OpenVinoRunner:
     name = "openvino"
     device = "cpu"
 
-    def __init__(self, onnx_path: str, threads: int, dtype: str) -> None:
+    def __init__(self, model_path: str, threads: int, dtype: str) -> None:
+        """`model_path`: the exported ONNX graph, or for int8 the quantized OpenVINO IR (.xml)."""
         try:
             import openvino as ov
         except ImportError as exc:
             raise BackendUnavailable(f"openvino is not installed ({exc}); pip install openvino") from None
         if dtype not in _PRECISION:
-            raise BackendUnavailable(f"openvino runs fp32, bf16 or fp16, not {dtype}")
+            raise BackendUnavailable(f"openvino runs fp32, bf16, fp16 or int8, not {dtype}")
         core = ov.Core()
         if dtype == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             raise BackendUnavailable("this CPU has no native bf16 for OpenVINO")
@@ -33,7 +35,7 @@ class OpenVinoRunner:
         # The pipeline gives each stream a worker thread (`slots`); on 2 cores two one-thread
         # streams beat one two-thread stream by ~6% whole-process (small batches scale poorly
         # across threads).
-        self._model = core.compile_model(onnx_path, "CPU", {
+        self._model = core.compile_model(model_path, "CPU", {
             "INFERENCE_PRECISION_HINT": _PRECISION[dtype],
             "PERFORMANCE_HINT": "THROUGHPUT",
             "INFERENCE_NUM_THREADS": threads,

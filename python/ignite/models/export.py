@@ -50,7 +50,7 @@ def export_key(spec: ModelSpec, options: ModelOptions, dtype: str = "fp32") -> s
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -70,7 +70,7 @@ def export_onnx(spec: ModelSpec, options: ModelOptions, cache_dir: Path, dtype: 
     onnx_path = final / "model.onnx"
     if onnx_path.is_file():
         return onnx_path
-    with _locked(cache_dir / "onnx" / f"{key}.lock"):
+    with locked(cache_dir / "onnx" / f"{key}.lock"):
         if onnx_path.is_file():  # another process finished it while we waited
             return onnx_path
         log.info("exporting %s to ONNX in %s (once; cached under %s)", spec.name, dtype, final)
@@ -105,24 +105,3 @@ def _export(spec: ModelSpec, options: ModelOptions, dest: Path, dtype: str) -> N
                           "embedding": {0: "batch"}},
             opset_version=OPSET, dynamo=False,
         )
-
-
-def quantize_int8(onnx_path: Path) -> Path:
-    """Dynamic int8 quantization of the graph's matrix multiplications (weights int8 ahead of
-    time, activations per batch; VNNI/AMX-int8 kernels in ONNX Runtime), cached beside it."""
-    dest = onnx_path.with_name("model.int8.onnx")
-    if dest.is_file():
-        return dest
-    with _locked(onnx_path.with_name("int8.lock")):
-        if dest.is_file():
-            return dest
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        log.info("quantizing %s to int8 (once)", onnx_path)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        try:
-            quantize_dynamic(str(onnx_path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return dest

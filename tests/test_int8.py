@@ -1,0 +1,65 @@
+"""--dtype int8: NNCF static quantization on OpenVINO, calibrated on the input's records, its
+fidelity to fp32 measured on held-apart records and said every run; cached; refused elsewhere."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import cosine_rows, run_cli
+
+pytest.importorskip("nncf", reason="nncf not installed (pip install nncf)")
+
+
+def test_recall_counts_ties_and_misses() -> None:
+    from ignite.models.quantize import recall_at_10
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((200, 16)).astype(np.float32)
+    assert recall_at_10(ref, ref) == 1.0
+    # Duplicated rows tie: any of them is a hit, whatever order the search returns them in.
+    dup = np.concatenate([ref, ref[:50]])
+    assert recall_at_10(dup, dup[::-1].copy()[::-1]) == 1.0
+    assert recall_at_10(ref, ref + 1e-4 * rng.standard_normal(ref.shape).astype(np.float32)) == 1.0
+    assert recall_at_10(ref, rng.standard_normal(ref.shape).astype(np.float32)) < 0.2
+
+
+def test_int8_run_says_its_fidelity_and_is_cached(tmp_path: Path, cache_dir: Path, model_dir: Path) -> None:
+    from tiny_model import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "tiny", model_dir, hidden=64, layers=2)
+    rng = np.random.default_rng(1)
+    words = [w for w in json.loads((model_dir / "tokenizer.json").read_text())["model"]["vocab"] if w.isalpha()]
+    texts = [" ".join(rng.choice(words, rng.integers(5, 60))) for _ in range(900)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    args = ["embed", "--input", src, "--model", model, "--dtype", "int8", "--threads", "1"]
+    first = run_cli(*args, "--output", tmp_path / "a.npy", cache_dir=cache_dir)
+    assert first.returncode == 0, first.stderr
+    said = re.search(r"int8 \(NNCF static quantization\): cosine to fp32 min ([\d.]+), mean ([\d.]+); "
+                     r"recall@10 ([\d.]+) against fp32, on (\d+) held-apart records \(calibrated on (\d+) of yours\)",
+                     first.stderr)
+    assert said, first.stderr
+    low, mean, recall, held, calibrated = (float(x) for x in said.groups())
+    assert (held, calibrated) == (500, 300)
+    assert "quantizing" in first.stderr and "openvino cpu int8" in first.stderr
+    # The figures are the run's own: recompute the cosine of what it wrote against fp32.
+    fp32 = run_cli("embed", "--input", src, "--model", model, "--backend", "openvino", "--dtype", "fp32",
+                   "--threads", "1", "--output", tmp_path / "f.npy", cache_dir=cache_dir)
+    assert fp32.returncode == 0, fp32.stderr
+    cos = cosine_rows(np.load(tmp_path / "a.npy"), np.load(tmp_path / "f.npy"))
+    assert cos.min() > 0.9 and abs(float(cos[300:800].mean()) - mean) < 5e-3
+    second = run_cli(*args, "--output", tmp_path / "b.npy", cache_dir=cache_dir)
+    assert second.returncode == 0, second.stderr
+    assert "quantizing" not in second.stderr and said.group(0) in second.stderr  # cached, and said again
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_int8_refused_where_it_does_not_run(tmp_path: Path, cache_dir: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a"}\n')
+    r = run_cli("embed", "--input", src, "--output", tmp_path / "o.npy", "--dtype", "int8", "--backend",
+                "onnxruntime", cache_dir=cache_dir)
+    assert r.returncode == 2 and "--dtype int8 runs on --backend openvino" in r.stderr and "Traceback" not in r.stderr
