@@ -278,3 +278,22 @@ def test_report_command_prints_and_plots(tmp_path: Path, model_dir: Path, monkey
     assert r.returncode == 0, r.stderr
     assert "bottleneck: devices busy" in r.stdout
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_names_the_busiest_stage_of_the_last_second() -> None:
+    from ignite.telemetry.live import Telemetry
+
+    class Stats:
+        records = resumed_rows = real_tokens = padded_tokens = batches = 0
+        statuses: dict = {}
+
+    t = Telemetry(100)
+    reader, tokenizer = t.clock("reader"), t.clock("tokenizer")
+    worker = t.worker("cpu", "null", "fp32")
+    t.stats, t.started = Stats(), time.monotonic()
+    t._record(t.snapshot())
+    time.sleep(0.2)
+    # Over the last 0.2 s: the tokenizer worked 0.18 s, the reader 0.02 s, the device 0.05 s.
+    tokenizer.seconds, reader.seconds, worker.clock.seconds = 0.18, 0.02, 0.05
+    t._record(t.snapshot())
+    assert t.live_view().startswith("tokenizer 8") or t.live_view().startswith("tokenizer 9"), t.live_view()
