@@ -4,6 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 namespace ignite::image {
@@ -11,11 +14,34 @@ namespace ignite::image {
 // The codes Python maps to ignite.images.preprocess's status strings, in this order.
 enum class Status : std::uint8_t { kOk = 0, kBadImage = 1, kUnsupported = 2, kTooLarge = 3 };
 
+// A vector allocator that leaves new elements uninitialised: pixel buffers are written whole by
+// the decoder or resize that sizes them, so zero-filling them first is wasted work.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+using Bytes = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
+
 // Packed 8-bit RGB rows, top to bottom, width * 3 bytes each.
 struct Rgb {
   int width = 0;
   int height = 0;
-  std::vector<std::uint8_t> pixels;
+  Bytes pixels;
 
   void resize(int w, int h) {
     width = w;
