@@ -209,7 +209,14 @@ Rgb resize_bicubic(const Rgb& in, int width, int height) {
   const bool need_horizontal = width != in.width;
   const bool need_vertical = height != in.height;
   if (!need_horizontal && !need_vertical) return in;
+  // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many
+  // pixels as the width (its ImagingResampleInner); the order changes the 8-bit intermediate.
+  const bool vertical_first = in.height - height > 0 && in.height - height > (in.width - width) * 2;
   const Taps vtaps = bicubic_taps(in.height, height);
+  if (vertical_first) {
+    Rgb tall = vertical(in, 0, vtaps, height);
+    return need_horizontal ? horizontal(tall, 0, height, width) : tall;
+  }
   if (!need_horizontal) return vertical(in, 0, vtaps, height);
   // Only the rows the vertical pass reads go through the horizontal one.
   const int y0 = need_vertical ? vtaps.first.front() : 0;

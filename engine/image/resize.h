@@ -1,4 +1,6 @@
 // Owns the resize: Pillow's Image.resize(size, BICUBIC) (reducing_gap None), byte for byte.
+// Pillow 13.0 is the reference (its pass order differs from 12's for images that shrink most
+// in height).
 #pragma once
 
 #include <cstdint>
@@ -20,8 +22,9 @@ struct Taps {
 
 Taps bicubic_taps(int in_size, int out_size);
 
-// `in` resized to width x height. Two passes as Pillow makes them, horizontal (over the rows
-// the vertical pass reads) then vertical, each rounding to 8 bits; a pass whose size does not
+// `in` resized to width x height. Two passes as Pillow 13 makes them, each rounding to 8 bits:
+// horizontal (over the rows the vertical pass reads) then vertical, or vertical first when the
+// height shrinks by more than twice as many pixels as the width; a pass whose size does not
 // change is skipped, as Pillow skips it. Integer arithmetic throughout, so the result does not
 // depend on the order the sums are taken in, which lets the loops vectorise.
 Rgb resize_bicubic(const Rgb& in, int width, int height);
