@@ -5,6 +5,7 @@ progressive and EXIF-rotated JPEGs, animated GIF and WebP, BMP, damaged and host
 matching Pillow or getting its status. Fast mode's fidelity is measured and printed."""
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -189,6 +190,7 @@ def test_needs_center_crop_and_valid_arguments() -> None:
 
 # -- odd cases ----------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
 def odd_cases() -> dict[str, bytes]:
     rgb = noise(320, 240, 7)
     cases = {
