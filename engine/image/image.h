@@ -66,6 +66,10 @@ struct DecodeOptions {
 struct Decoded {
   Rgb image;
   int orientation = 1;
+  // The image's own size; larger than `image` when a JPEG was decoded at scale / 8.
+  int source_width = 0;
+  int source_height = 0;
+  int scale = 8;
 };
 
 // True when width x height is acceptable under `max_pixels` (and non-empty).

@@ -111,6 +111,9 @@ Status decode_inner(Decompressor& d, const DecodeOptions& options, Decoded& out,
     cinfo.scale_denom = 8;
   }
   jpeg_start_decompress(&cinfo);
+  out.source_width = static_cast<int>(cinfo.image_width);
+  out.source_height = static_cast<int>(cinfo.image_height);
+  out.scale = static_cast<int>(cinfo.scale_num * 8 / cinfo.scale_denom);
   const JDIMENSION width = cinfo.output_width;
   out.image.resize(static_cast<int>(width), static_cast<int>(cinfo.output_height));
   if (cmyk || grey) row.resize(static_cast<std::size_t>(width) * static_cast<std::size_t>(cinfo.output_components));

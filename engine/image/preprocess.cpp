@@ -53,13 +53,24 @@ Status Preprocessor::process(const std::uint8_t* data, std::size_t size, float* 
   }
   Rgb image = apply_orientation(std::move(decoded.image), decoded.orientation);
   if (spec_.do_resize) {
+    const bool reduced = decoded.scale != 8;
+    // A reduced decode is resized to the full-size image's target, from the part of it that is
+    // image (scale / 8 of the full size; its last row and column are partly padding).
+    const bool turned = decoded.orientation >= 5;
+    const int full_w = reduced ? (turned ? decoded.source_height : decoded.source_width) : image.width;
+    const int full_h = reduced ? (turned ? decoded.source_width : decoded.source_height) : image.height;
     int w = 0, h = 0;
-    resize_target(image.width, image.height, w, h);
+    resize_target(full_w, full_h, w, h);
     if (w <= 0 || h <= 0) {  // a sliver whose long side rounds to nothing: Pillow refuses it too
       std::fill(out, out + values_per_image(), 0.0f);
       return Status::kBadImage;
     }
-    if (w != image.width || h != image.height) image = resize_bicubic(image, w, h);
+    if (reduced) {
+      image = resize_bicubic(image, w, h, static_cast<float>(full_w) * decoded.scale / 8,
+                             static_cast<float>(full_h) * decoded.scale / 8);
+    } else if (w != image.width || h != image.height) {
+      image = resize_bicubic(image, w, h);
+    }
   }
   write(image, out);
   return Status::kOk;

@@ -136,8 +136,8 @@ void vertical_row(const std::uint8_t* src, std::size_t stride, const std::int32_
   vertical_row_scalar(src, stride, k, count, done, bytes, out);
 }
 
-Rgb horizontal(const Rgb& in, int y0, int rows, int width) {
-  const Taps taps = bicubic_taps(in.width, width);
+Rgb horizontal(const Rgb& in, int y0, int rows, int width, float extent) {
+  const Taps taps = bicubic_taps(in.width, width, extent);
   const int window = (taps.ksize + 1) / 2 * 2;
   std::vector<std::int32_t> expanded(4 * static_cast<std::size_t>(width) * window, 0);
   for (int xx = 0; xx < width; ++xx) {
@@ -170,9 +170,9 @@ Rgb vertical(const Rgb& in, int y_offset, const Taps& taps, int height) {
 
 }  // namespace
 
-Taps bicubic_taps(int in_size, int out_size) {
+Taps bicubic_taps(int in_size, int out_size, float extent) {
   // Pillow works from a float box (0, in_size): the size passes through float first.
-  const double scale = static_cast<double>(static_cast<float>(in_size)) / out_size;
+  const double scale = static_cast<double>(extent < 0 ? static_cast<float>(in_size) : extent) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;
   const double support = 2.0 * filterscale;
   Taps t;
@@ -205,23 +205,24 @@ Taps bicubic_taps(int in_size, int out_size) {
   return t;
 }
 
-Rgb resize_bicubic(const Rgb& in, int width, int height) {
-  const bool need_horizontal = width != in.width;
-  const bool need_vertical = height != in.height;
+Rgb resize_bicubic(const Rgb& in, int width, int height, float box_width, float box_height) {
+  // As Pillow's need_horizontal / need_vertical: a pass runs when its size or its box changes.
+  const bool need_horizontal = width != in.width || (box_width >= 0 && box_width != static_cast<float>(width));
+  const bool need_vertical = height != in.height || (box_height >= 0 && box_height != static_cast<float>(height));
   if (!need_horizontal && !need_vertical) return in;
   // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many
   // pixels as the width (its ImagingResampleInner); the order changes the 8-bit intermediate.
   const bool vertical_first = in.height - height > 0 && in.height - height > (in.width - width) * 2;
-  const Taps vtaps = bicubic_taps(in.height, height);
+  const Taps vtaps = bicubic_taps(in.height, height, box_height);
   if (vertical_first) {
     Rgb tall = vertical(in, 0, vtaps, height);
-    return need_horizontal ? horizontal(tall, 0, height, width) : tall;
+    return need_horizontal ? horizontal(tall, 0, height, width, box_width) : tall;
   }
   if (!need_horizontal) return vertical(in, 0, vtaps, height);
   // Only the rows the vertical pass reads go through the horizontal one.
   const int y0 = need_vertical ? vtaps.first.front() : 0;
   const int y1 = need_vertical ? vtaps.first.back() + vtaps.count.back() : in.height;
-  Rgb wide = horizontal(in, y0, y1 - y0, width);
+  Rgb wide = horizontal(in, y0, y1 - y0, width, box_width);
   return need_vertical ? vertical(wide, y0, vtaps, height) : wide;
 }
 
