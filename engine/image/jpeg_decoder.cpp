@@ -61,9 +61,11 @@ struct Decompressor {
 };
 
 // The smallest M/8 scale whose output keeps the short side >= min_short (libjpeg rounds up).
+// Only 1/8, 2/8 and 4/8: the other scales' IDCTs (and the doubled sizes they give subsampled
+// chroma: 10x10, 12x12, 14x14) are plain C in libjpeg-turbo and cost more than they save.
 unsigned reduced_scale(JDIMENSION width, JDIMENSION height, int min_short) {
   const std::uint64_t short_side = width < height ? width : height;
-  for (unsigned m = 1; m < 8; ++m) {
+  for (unsigned m = 1; m < 8; m *= 2) {
     if ((short_side * m + 7) / 8 >= static_cast<std::uint64_t>(min_short)) return m;
   }
   return 8;
