@@ -27,24 +27,25 @@ std::uint8_t clip8(std::int32_t sum) {
   return static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-// The horizontal pass reads each row widened to four bytes a pixel (R, G, B, 0), so a vector of
-// eight int32 lanes holds two whole pixels and the per-channel sums fall out of one add of its
-// halves. Windows are padded to an even number of taps with zero coefficients.
+// The horizontal pass widens two pixels at a time to (R, G, B, 0, R, G, B, 0) in eight int32
+// lanes, so the per-channel sums fall out of one add of the vector's halves; coefficients are
+// stored the same way, four a tap. Windows are padded to an even number of taps with zero
+// coefficients, and rows are read from a copy with room for a window (and a load) past the end.
 constexpr int kStrip = 32;  // bytes of a vertical-pass strip
 
 // One row's horizontal pass: out[xx] = sum over the window of coefficient * byte, per channel.
-// `src` holds the RGB0 row with at least a window of padding after it; `expanded` holds each
-// output's coefficients repeated for the four bytes of a pixel, zero beyond its taps.
+// `src` holds the RGB row with padding after it; `expanded` holds each output's coefficients
+// repeated for the four lanes of a pixel, zero beyond its taps.
 void horizontal_row_scalar(const std::uint8_t* src, const int* first, const std::int32_t* expanded, int window,
                            int out_width, std::uint8_t* out) {
   for (int xx = 0; xx < out_width; ++xx) {
-    const std::uint8_t* p = src + 4 * static_cast<std::size_t>(first[xx]);
+    const std::uint8_t* p = src + 3 * static_cast<std::size_t>(first[xx]);
     const std::int32_t* k = expanded + 4 * static_cast<std::size_t>(xx) * window;
     std::int32_t sum[3] = {kHalf, kHalf, kHalf};
-    for (int i = 0; i < 4 * window; i += 4) {
-      sum[0] += k[i] * p[i];
-      sum[1] += k[i + 1] * p[i + 1];
-      sum[2] += k[i + 2] * p[i + 2];
+    for (int t = 0; t < window; ++t) {
+      sum[0] += k[4 * t] * p[3 * t];
+      sum[1] += k[4 * t + 1] * p[3 * t + 1];
+      sum[2] += k[4 * t + 2] * p[3 * t + 2];
     }
     for (int c = 0; c < 3; ++c) out[3 * xx + c] = clip8(sum[c]);
   }
@@ -72,20 +73,23 @@ __attribute__((target("avx2"))) void horizontal_row_avx2(const std::uint8_t* src
                                                          const std::int32_t* expanded, int window, int out_width,
                                                          std::uint8_t* out) {
   const __m128i half = _mm_set1_epi32(kHalf);
+  // Bytes R0 G0 B0 R1 G1 B1 -> R0 G0 B0 0 R1 G1 B1 0 (-1 selects a zero).
+  const __m128i rgb0 = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   for (int xx = 0; xx < out_width; ++xx) {
-    const std::uint8_t* p = src + 4 * static_cast<std::size_t>(first[xx]);
+    const std::uint8_t* p = src + 3 * static_cast<std::size_t>(first[xx]);
     const std::int32_t* k = expanded + 4 * static_cast<std::size_t>(xx) * window;
     __m256i acc = _mm256_setzero_si256();
     for (int t = 0; t < window; t += 2) {  // two taps (pixels) a step
-      const __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 4 * t)));
+      const __m128i two = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 3 * t)), rgb0);
+      const __m256i px = _mm256_cvtepu8_epi32(two);
       const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + 4 * t));
       acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, w));
     }
     __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
     sum = _mm_srai_epi32(_mm_add_epi32(sum, half), kPrecisionBits);
     // Saturating packs clip to 0..255 exactly as clip8 does.
-    const int rgb0 = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(sum, sum), sum));
-    std::memcpy(out + 3 * xx, &rgb0, 3);  // little-endian: R, G, B first
+    const int packed = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(sum, sum), sum));
+    std::memcpy(out + 3 * xx, &packed, 3);  // little-endian: R, G, B first
   }
 }
 
@@ -146,12 +150,13 @@ Rgb horizontal(const Rgb& in, int y0, int rows, int width, float extent) {
       k[0] = k[1] = k[2] = taps.coeffs[static_cast<std::size_t>(xx) * taps.ksize + t];
     }
   }
-  std::vector<std::uint8_t> padded(4 * static_cast<std::size_t>(in.width + window), 0);  // a window may run past the row
+  const std::size_t row_bytes = 3 * static_cast<std::size_t>(in.width);
+  // A window may run past the row, and the last 8-byte load 2 bytes past the window.
+  std::vector<std::uint8_t> padded(row_bytes + 3 * static_cast<std::size_t>(window) + 8, 0);
   Rgb out;
   out.resize(width, rows);
   for (int y = 0; y < rows; ++y) {
-    const std::uint8_t* src = in.row(y0 + y);
-    for (int x = 0; x < in.width; ++x) std::memcpy(&padded[4 * static_cast<std::size_t>(x)], src + 3 * x, 3);
+    std::memcpy(padded.data(), in.row(y0 + y), row_bytes);
     horizontal_row(padded.data(), taps.first.data(), expanded.data(), window, width, out.row(y));
   }
   return out;
