@@ -140,7 +140,7 @@ void test_jpeg() {
   CHECK(decode(write_jpeg(33, 17, 3, true), progressive) == Status::kOk);
   CHECK(progressive.image.width == 33 && progressive.image.height == 17);
 
-  // Fast mode: the smallest DCT scale whose short side still covers the target.
+  // Fast mode: the smallest DCT scale (1/8, 2/8, 4/8) whose short side still covers the target.
   DecodeOptions fast;
   fast.min_short_side = 100;
   Decoded small;
@@ -148,7 +148,8 @@ void test_jpeg() {
   CHECK(small.image.width == 200 && small.image.height == 100);  // 2/8
   fast.min_short_side = 101;
   CHECK(decode(write_jpeg(800, 400, 3), small, fast) == Status::kOk);
-  CHECK(small.image.height == 150);  // 3/8
+  CHECK(small.image.width == 400 && small.image.height == 200 && small.scale == 4);  // 4/8, not 3/8
+  CHECK(small.source_width == 800 && small.source_height == 400);
 }
 
 void test_png() {
