@@ -27,12 +27,12 @@ std::uint8_t clip8(std::int32_t sum) {
   return static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+constexpr int kStrip = 32;  // bytes of a vertical-pass strip
+
 // The horizontal pass widens two pixels at a time to (R, G, B, 0, R, G, B, 0) in eight int32
 // lanes, so the per-channel sums fall out of one add of the vector's halves; coefficients are
 // stored the same way, four a tap. Windows are padded to an even number of taps with zero
 // coefficients, and rows are read from a copy with room for a window (and a load) past the end.
-constexpr int kStrip = 32;  // bytes of a vertical-pass strip
-
 // One row's horizontal pass: out[xx] = sum over the window of coefficient * byte, per channel.
 // `src` holds the RGB row with padding after it; `expanded` holds each output's coefficients
 // repeated for the four lanes of a pixel, zero beyond its taps.
@@ -118,15 +118,21 @@ __attribute__((target("avx2"))) int vertical_row_avx2(const std::uint8_t* src, s
   return i;
 }
 
-const bool kAvx2 = __builtin_cpu_supports("avx2");
-#else
-constexpr bool kAvx2 = false;
+// Asked once, on first use (not in a static initialiser, which may run before libgcc has read
+// the CPU's features).
+bool has_avx2() {
+  static const bool avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return avx2;
+}
 #endif
 
 void horizontal_row(const std::uint8_t* src, const int* first, const std::int32_t* expanded, int window,
                     int out_width, std::uint8_t* out) {
 #if defined(__x86_64__)
-  if (kAvx2) return horizontal_row_avx2(src, first, expanded, window, out_width, out);
+  if (has_avx2()) return horizontal_row_avx2(src, first, expanded, window, out_width, out);
 #endif
   horizontal_row_scalar(src, first, expanded, window, out_width, out);
 }
@@ -135,7 +141,7 @@ void vertical_row(const std::uint8_t* src, std::size_t stride, const std::int32_
                   std::uint8_t* out) {
   int done = 0;
 #if defined(__x86_64__)
-  if (kAvx2) done = vertical_row_avx2(src, stride, k, count, bytes, out);
+  if (has_avx2()) done = vertical_row_avx2(src, stride, k, count, bytes, out);
 #endif
   vertical_row_scalar(src, stride, k, count, done, bytes, out);
 }
