@@ -7,10 +7,11 @@ FROM nvcr.io/nvidia/tensorrt:25.10-py3
 
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 IGNITE_CACHE=/cache HF_HUB_OFFLINE=1
 
-# The native reader's libraries (zstd, zlib, simdjson); versions are the base image's release's.
+# The native reader's libraries (zstd, zlib, simdjson) and the image decoders' (libjpeg-turbo,
+# libpng, libwebp, giflib); versions are the base image's release's.
 # hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libzstd-dev zlib1g-dev \
-        libsimdjson-dev && rm -rf /var/lib/apt/lists/*
+        libsimdjson-dev libjpeg-turbo8-dev libpng-dev libwebp-dev libgif-dev && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY pyproject.toml setup.py CMakeLists.txt README.md ./

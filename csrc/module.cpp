@@ -18,6 +18,9 @@ void bind_pipeline(py::module_& m);
 #ifdef IGNITE_WITH_TENSORRT
 void bind_trt(py::module_& m);
 #endif
+#ifdef IGNITE_WITH_IMAGE
+void bind_image(py::module_& m);
+#endif
 }
 
 #ifndef IGNITE_VERSION
@@ -51,6 +54,9 @@ PYBIND11_MODULE(_engine, m) {
 #ifdef IGNITE_WITH_TENSORRT
   ignite::bind_trt(m);
 #endif
+#ifdef IGNITE_WITH_IMAGE
+  ignite::bind_image(m);
+#endif
 
   m.def(
       "build_info",
@@ -70,6 +76,11 @@ PYBIND11_MODULE(_engine, m) {
         info["reader"] = true;
 #else
         info["reader"] = false;
+#endif
+#ifdef IGNITE_WITH_IMAGE
+        info["image"] = true;
+#else
+        info["image"] = false;
 #endif
         info["version"] = IGNITE_VERSION;
         info["compiler"] = IGNITE_COMPILER;

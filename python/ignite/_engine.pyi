@@ -36,6 +36,7 @@ class BuildInfo(TypedDict):
     cuda: bool
     tensorrt: bool
     reader: bool
+    image: bool
     version: str
     compiler: str
 
@@ -220,3 +221,17 @@ class IngestPipeline:
     def batches_finished(self) -> bool: ...
     @property
     def buffers_allocated(self) -> int: ...
+
+class ImagePreprocessor:
+    """Decodes (JPEG, PNG, WebP, GIF's first frame, BMP) and preprocesses images as
+    CLIPImageProcessor (PIL) does, on a persistent pool of threads (image decoder builds only)."""
+
+    def __init__(self, shortest_edge: int, crop_height: int, crop_width: int, rescale_factor: float,
+                 mean: tuple[float, float, float], std: tuple[float, float, float], do_resize: bool = True,
+                 do_center_crop: bool = True, do_rescale: bool = True, do_normalize: bool = True,
+                 threads: int = 0, mode: str = "exact", max_pixels: int = 89478485) -> None: ...
+    def process(self, items: list[bytes | bytearray | memoryview | np.ndarray], out: np.ndarray) -> np.ndarray:
+        """Fills out (C-contiguous float32 (n, 3, crop_height, crop_width)) with the GIL released; uint8
+        statuses: 0 ok, 1 bad_image, 2 unsupported_image, 3 image_too_large (zeros in out)."""
+    @property
+    def threads(self) -> int: ...

@@ -27,7 +27,8 @@ def rows() -> list[tuple[str, str]]:
         out.append(("native module", f"ignite._engine {info.get('version', '')} "
                                      f"(CUDA {'yes' if info.get('cuda') else 'no'}, "
                                      f"TensorRT {'yes' if info.get('tensorrt') else 'no'}, "
-                                     f"native reader {'yes' if info.get('reader') else 'no'})"))
+                                     f"native reader {'yes' if info.get('reader') else 'no'}, "
+                                     f"image decoders {'yes' if info.get('image') else 'no'})"))
     except ImportError as exc:
         out.append(("native module", f"missing ({exc}); reinstall with `pip install .`"))
     report = gpu_report()

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Fuzzes the native tokenizer and the native reader for a fixed budget, split evenly between
-# them: tests/engine/run_fuzz.sh [SECONDS] (default 60). With clang and libFuzzer (apt-get install
+# Fuzzes the native tokenizer, the native reader and the image decoders for a fixed budget, split
+# evenly between them: tests/engine/run_fuzz.sh [SECONDS] (default 60). With clang and libFuzzer (apt-get install
 # clang libclang-rt-14-dev): coverage-guided libFuzzer runs under ASan+UBSan. Without them: the
 # same targets with standalone drivers (seeded random and mutated inputs) under g++'s ASan+UBSan.
 # Exits non-zero on any finding; a crashing input is left in build/fuzz/ as crash-* (libFuzzer)
 # or printed by the sanitizer. IGNITE_FUZZ_STANDALONE=1 forces the standalone drivers. The reader
-# target is skipped (and says so) where zstd, zlib or simdjson headers are missing.
+# target is skipped (and says so) where zstd, zlib or simdjson headers are missing, the image
+# target where libjpeg, libpng, libwebp or giflib headers are (its seeds, tiny images made by
+# tests/engine/make_image_seeds.py, need Pillow; without it the target starts from nothing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-60}"
 out=build/fuzz
-mkdir -p "$out/generated" "$out/corpus" "$out/corpus-reader"
+mkdir -p "$out/generated" "$out/corpus" "$out/corpus-reader" "$out/corpus-image"
 python="$(command -v python || command -v python3)"
 tables="$out/generated/unicode_tables.inc"
 if [ ! -f "$tables" ] || [ engine/tokenizer/gen_unicode_tables.py -nt "$tables" ]; then
@@ -29,12 +31,27 @@ for header in zstd.h zlib.h simdjson.h; do
         echo "== fuzz_reader: skipped ($header not found; apt-get install libzstd-dev zlib1g-dev libsimdjson-dev)"
     fi
 done
-half=$(( seconds / 2 > 0 ? seconds / 2 : 1 ))
-tokenizer_seconds=$(( have_reader ? half : seconds ))
+have_image=1
+for header in jpeglib.h png.h webp/decode.h webp/demux.h gif_lib.h; do
+    if ! printf '#include <cstddef>\n#include <cstdio>\n#include <%s>\n' "$header" | g++ -std=c++17 -x c++ -fsyntax-only - 2>/dev/null; then
+        have_image=0
+        echo "== fuzz_image: skipped ($header not found; apt-get install libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev)"
+        break
+    fi
+done
+# The budget in equal shares; the tokenizer takes what the skipped targets leave.
+share=$(( seconds / (1 + have_reader + have_image) > 0 ? seconds / (1 + have_reader + have_image) : 1 ))
+half=$share
+tokenizer_seconds=$(( seconds - share * (have_reader + have_image) > 0 ? seconds - share * (have_reader + have_image) : 1 ))
 
 tokenizer_srcs=(engine/tokenizer/*.cpp tests/engine/fuzz_tokenizer.cpp)
 reader_srcs=(engine/reader/*.cpp tests/engine/fuzz_reader.cpp)
 reader_libs=(-lsimdjson -lzstd -lz)
+image_srcs=(engine/image/*.cpp tests/engine/fuzz_image.cpp)
+image_libs=(-ljpeg -lpng -lwebp -lwebpdemux -lgif)
+if [ "$have_image" = 1 ]; then
+    "$python" tests/engine/make_image_seeds.py "$out/corpus-image"
+fi
 
 probe='extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }'
 if [ -z "${IGNITE_FUZZ_STANDALONE:-}" ] && command -v clang++ >/dev/null && echo "$probe" | clang++ -x c++ - -fsanitize=fuzzer,address -o "$out/probe" 2>/dev/null; then
@@ -54,6 +71,9 @@ if [ -z "${IGNITE_FUZZ_STANDALONE:-}" ] && command -v clang++ >/dev/null && echo
         printf '{"id": 18446744073709551616, "a": {"b": "x", "b": "\xff"}}\n["x"]\n{"a": "\\ud800"}' > "$out/corpus-reader/seed-2"
         libfuzzer fuzz_reader "$half" corpus-reader "${reader_srcs[@]}" "${reader_libs[@]}"
     fi
+    if [ "$have_image" = 1 ]; then
+        libfuzzer fuzz_image "$share" corpus-image "${image_srcs[@]}" "${image_libs[@]}"
+    fi
 else
     echo "== fuzz_tokenizer: standalone driver (no libFuzzer), g++ ASan+UBSan, ${tokenizer_seconds} s"
     g++ "${flags[@]}" -DIGNITE_FUZZ_STANDALONE -fsanitize=address,undefined "${tokenizer_srcs[@]}" -o "$out/fuzz_tokenizer_standalone"
@@ -63,5 +83,11 @@ else
         g++ "${flags[@]}" -DIGNITE_FUZZ_STANDALONE -fsanitize=address,undefined "${reader_srcs[@]}" "${reader_libs[@]}" \
             -o "$out/fuzz_reader_standalone"
         UBSAN_OPTIONS=print_stacktrace=1 "$out/fuzz_reader_standalone" "$half"
+    fi
+    if [ "$have_image" = 1 ]; then
+        echo "== fuzz_image: standalone driver (no libFuzzer), g++ ASan+UBSan, ${share} s"
+        g++ "${flags[@]}" -DIGNITE_FUZZ_STANDALONE -fsanitize=address,undefined "${image_srcs[@]}" "${image_libs[@]}" \
+            -o "$out/fuzz_image_standalone"
+        UBSAN_OPTIONS=print_stacktrace=1 "$out/fuzz_image_standalone" "$share" 20261202 "$out/corpus-image"
     fi
 fi

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ignite.errors import ModelError
+from ignite.errors import ModelError, UsageError
+
+log = logging.getLogger("ignite")
 
 OK = "ok"
 BAD_IMAGE = "bad_image"  # not decodable: truncated, zero bytes, not an image
@@ -24,7 +27,10 @@ UNSUPPORTED_IMAGE = "unsupported_image"  # an image in a format or mode Ignite d
 IMAGE_TOO_LARGE = "image_too_large"  # more pixels than --max-image-pixels
 IMAGE_STATUSES = (BAD_IMAGE, UNSUPPORTED_IMAGE, IMAGE_TOO_LARGE)
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS, its decompression-bomb limit
-DECODE_MODES = ("exact", "fast")
+# exact: CLIPImageProcessor's pixels; fast: large JPEGs decoded at a reduced DCT scale first;
+# pillow: the Pillow reference whatever was built (exact, one thread).
+DECODE_MODES = ("exact", "fast", "pillow")
+_CODES = ("ok", BAD_IMAGE, UNSUPPORTED_IMAGE, IMAGE_TOO_LARGE)  # ImagePreprocessor's status codes 0..3
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,61 @@ class PillowPreprocessor:
         if s.do_normalize:
             x = (x - np.asarray(s.mean, np.float32)) / np.asarray(s.std, np.float32)
         return x.transpose(2, 0, 1)
+
+
+def native_available() -> bool:
+    """Whether the native module was built with the image decoders (libjpeg, libpng, libwebp, giflib)."""
+    try:
+        from ignite import _engine
+    except ImportError:
+        return False
+    return hasattr(_engine, "ImagePreprocessor")
+
+
+class NativePreprocessor:
+    """ignite._engine.ImagePreprocessor: PillowPreprocessor's pixels (the resize byte for byte),
+    decoded and preprocessed on a persistent pool of native threads with the GIL released.
+    mode "fast" lets a JPEG decode at a reduced DCT scale that still covers the resize target."""
+
+    name = "native"
+
+    def __init__(self, spec: ImageSpec, threads: int = 0, mode: str = "exact",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        from ignite import _engine
+
+        self.spec, self.mode, self.max_pixels = spec, mode, max_pixels
+        self._pool = _engine.ImagePreprocessor(
+            spec.shortest_edge, spec.crop_height, spec.crop_width, spec.rescale_factor, spec.mean, spec.std,
+            do_resize=spec.do_resize, do_center_crop=spec.do_center_crop, do_rescale=spec.do_rescale,
+            do_normalize=spec.do_normalize, threads=threads, mode=mode, max_pixels=max_pixels)
+
+    @property
+    def threads(self) -> int:
+        return int(self._pool.threads)
+
+    def process(self, items: Sequence[bytes], out: np.ndarray) -> list[str]:
+        """Fill out[i] (float32, C-contiguous (n, 3, H, W)) from items[i]; the statuses, OK or why not (zeros then)."""
+        return [_CODES[c] for c in self._pool.process(list(items), out)]
+
+
+def make_preprocessor(spec: ImageSpec, threads: int = 0, mode: str = "exact",
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> NativePreprocessor | PillowPreprocessor:
+    """The native preprocessor where it was built and can honour `spec`, else Pillow (saying why)."""
+    if mode not in DECODE_MODES:
+        raise UsageError(f"--image-decode must be one of {', '.join(DECODE_MODES)}, not {mode!r}")
+    if mode == "pillow":
+        return PillowPreprocessor(spec, max_pixels)
+    if not native_available():
+        reason = ("ignite._engine was built without the image decoders (apt-get install libjpeg62-turbo-dev "
+                  "libpng-dev libwebp-dev libgif-dev, then reinstall)")
+    elif not spec.do_center_crop:
+        reason = "the model's preprocessor_config.json turns do_center_crop off (images would differ in shape)"
+    else:
+        return NativePreprocessor(spec, threads, mode, max_pixels)
+    log.info("images: preprocessing with Pillow on one thread: %s", reason)
+    if mode == "fast":
+        log.warning("images: --image-decode fast needs the native decoders; decoding exactly with Pillow")
+    return PillowPreprocessor(spec, max_pixels)
 
 
 def _center_crop(a: np.ndarray, ch: int, cw: int) -> np.ndarray:
