@@ -24,6 +24,7 @@ class ModelOptions:
     max_length: int
     prefix: str
     dim: int | None
+    tower: str = "text"  # of a CLIP model: "text" or "vision", as the inputs decide
 
 
 @dataclass(frozen=True)
