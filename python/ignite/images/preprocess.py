@@ -132,3 +132,12 @@ def _center_crop(a: np.ndarray, ch: int, cw: int) -> np.ndarray:
     out[pt:pt + h, pl:pl + w] = a
     top, left = (out.shape[0] - ch) // 2, (out.shape[1] - cw) // 2
     return out[top:top + ch, left:left + cw]
+
+
+def make_preprocessor(spec: ImageSpec, threads: int = 0, mode: str = "exact",
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> PillowPreprocessor:
+    """The preprocessor a run uses: here the Pillow reference on the calling thread, in the exact
+    mode whatever `mode` asks (`threads` and the fast mode belong to the native one)."""
+    if mode not in DECODE_MODES:
+        raise ValueError(f"image decode mode {mode!r}: choose one of {', '.join(DECODE_MODES)}")
+    return PillowPreprocessor(spec, max_pixels)
