@@ -125,6 +125,6 @@ def prepare_image_index(folder: Path, kind: str, memory_bytes: int, shard_size: 
             total += 1
 
     def embed(picked: np.ndarray) -> np.ndarray:
-        return embed_images([sample[i] for i in picked], feed.preprocessor, runner, feed.batch_images)
+        return embed_images([sample[i] for i in picked], feed.preprocessor, runner, feed.batch_images)[0]
 
     return index_from_sample(folder, kind, memory_bytes, shard_size, total, rows, embed, runner.dim, metadata, start)

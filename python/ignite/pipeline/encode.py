@@ -28,15 +28,17 @@ def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, ba
     return out
 
 
-def embed_images(images: list[bytes], preprocessor: Any, runner: Any, batch_images: int) -> np.ndarray:
-    """Embed a few encoded images on this thread (index samples, search queries); an image that
-    cannot be decoded gets zeros."""
+def embed_images(images: list[bytes], preprocessor: Any, runner: Any,
+                 batch_images: int) -> tuple[np.ndarray, list[str]]:
+    """Embed a few encoded images on this thread (index samples, search queries): their vectors
+    and statuses; an image that cannot be decoded gets zeros."""
     out = np.zeros((len(images), runner.dim), np.float32)
+    statuses: list[str] = []
     pixels = np.empty((batch_images, *preprocessor.spec.shape), np.float32)
     for a in range(0, len(images), batch_images):
         chunk = images[a:a + batch_images]
-        statuses = preprocessor.process(chunk, pixels[:len(chunk)])
-        ok = [j for j, status in enumerate(statuses) if status == OK]
+        statuses += preprocessor.process(chunk, pixels[:len(chunk)])
+        ok = [j for j in range(len(chunk)) if statuses[a + j] == OK]
         if ok:
             out[np.asarray(ok) + a] = runner.run_images(pixels[ok])
-    return out
+    return out, statuses
