@@ -93,7 +93,10 @@ class PillowPreprocessor:
         except UnidentifiedImageError:
             out[:] = 0
             return BAD_IMAGE
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        except Image.DecompressionBombError:  # Pillow refuses to open past twice its own limit
+            out[:] = 0
+            return IMAGE_TOO_LARGE
+        except (OSError, ValueError, SyntaxError):
             out[:] = 0
             return BAD_IMAGE
 
