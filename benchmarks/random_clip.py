@@ -86,8 +86,8 @@ def make(name: str, dest: Path, seed: int = 0, texts: list[str] | None = None) -
     train_tokenizer(texts if texts is not None else corpus_texts(3000), VOCAB[name], dest)
     vocab = json.loads((dest / "tokenizer.json").read_text())["model"]["vocab"]
     config = CLIPConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": th, "num_hidden_layers": tl, "num_attention_heads": theads,
-                     "intermediate_size": tmlp, "max_position_embeddings": 77, "bos_token_id": vocab[SPECIAL[0]],
+        text_config={"vocab_size": len(vocab), "hidden_size": th, "num_hidden_layers": tl,
+                     "num_attention_heads": theads, "intermediate_size": tmlp, "max_position_embeddings": 77, "bos_token_id": vocab[SPECIAL[0]],
                      "eos_token_id": vocab[SPECIAL[1]], "pad_token_id": vocab[SPECIAL[1]]},
         vision_config={"hidden_size": vh, "num_hidden_layers": vl, "num_attention_heads": vheads,
                        "intermediate_size": vmlp, "patch_size": patch, "image_size": size},

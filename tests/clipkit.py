@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, SHARED_DATA
 
 _spec = importlib.util.spec_from_file_location("random_clip", REPO / "benchmarks" / "random_clip.py")

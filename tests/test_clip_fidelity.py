@@ -11,9 +11,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from clipkit import (FAST, build_clip, folder_images, reference_image_embeddings, reference_text_embeddings,
-                     shared_images, tar_images)
+from clipkit import (
+    FAST,
+    build_clip,
+    folder_images,
+    reference_image_embeddings,
+    reference_text_embeddings,
+    shared_images,
+    tar_images,
+)
 from conftest import cosine_rows, read_jsonl_zst, run_cli, shared_file
 
 

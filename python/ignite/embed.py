@@ -243,7 +243,7 @@ def embed_from_args(args: argparse.Namespace) -> int:
         feed = image_feed(cfg, spec, image_names or [], runner)
         log.info("model %s: CLIP vision tower (dim %d) on %s %s %s; images preprocessed by %s; %d input file(s)",
                  spec.name, runner.dim, runner.name, ",".join(r.device for r in runners), runner.dtype,
-                 feed.preprocessor.name, len(files))
+                 getattr(feed.preprocessor, "name", type(feed.preprocessor).__name__), len(files))
     else:
         log.info("model %s (%s%s, max %d tokens, dim %d) on %s %s %s; tokenizer %s; %d input file(s)",
                  spec.name, "CLIP text tower" if spec.is_clip else f"{cfg.model.pooling} pooling",
@@ -291,10 +291,10 @@ def image_feed(cfg: EmbedConfig, spec: ModelSpec, names: list[str | None], runne
     from ignite.pipeline.images import CPU_BATCH_IMAGES, GPU_BATCH_IMAGES, ImageFeed
 
     assert cfg.image is not None
-    preprocessor = make_preprocessor(ImageSpec.from_model_dir(spec.path), mode=cfg.image.decode,
-                                     max_pixels=cfg.image.max_pixels)
+    image_spec = ImageSpec.from_model_dir(spec.path)
+    preprocessor = make_preprocessor(image_spec, mode=cfg.image.decode, max_pixels=cfg.image.max_pixels)
     on_gpu = str(getattr(runner, "device", "cpu")).startswith("cuda")
-    return ImageFeed(preprocessor, names, cfg.image.field, cfg.id_field,
+    return ImageFeed(preprocessor, image_spec.shape, names, cfg.image.field, cfg.id_field,
                      GPU_BATCH_IMAGES if on_gpu else CPU_BATCH_IMAGES)
 
 

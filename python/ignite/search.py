@@ -83,7 +83,8 @@ def _image_vectors(paths: list[str], model_dir: Path, runner: Any) -> np.ndarray
             images.append(Path(path).read_bytes())
         except OSError as exc:
             raise UsageError(f"cannot read query image {path}: {exc.strerror}") from None
-    vectors, statuses = embed_images(images, make_preprocessor(ImageSpec.from_model_dir(model_dir)), runner, 32)
+    spec = ImageSpec.from_model_dir(model_dir)
+    vectors, statuses = embed_images(images, make_preprocessor(spec), spec.shape, runner, 32)
     for path, status in zip(paths, statuses):
         if status != OK:
             raise UsageError(f"query image {path} cannot be embedded: {status}")

@@ -10,7 +10,7 @@ import logging
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from ignite.errors import InputError
 from ignite.images.inputs import IMAGE_EXTENSIONS

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ignite.backends.base import Runner
+from ignite.images.records import ImageRecords
 from ignite.index.builder import IndexBuilder
 from ignite.index.plan import plan_index
 from ignite.io.inputs import InputFile
-from ignite.images.records import ImageRecords
 from ignite.io.readers import RecordReader
 from ignite.pipeline.encode import embed_images, embed_texts
 from ignite.pipeline.tokenize import WindowTokenizer
@@ -125,6 +125,6 @@ def prepare_image_index(folder: Path, kind: str, memory_bytes: int, shard_size: 
             total += 1
 
     def embed(picked: np.ndarray) -> np.ndarray:
-        return embed_images([sample[i] for i in picked], feed.preprocessor, runner, feed.batch_images)[0]
+        return embed_images([sample[i] for i in picked], feed.preprocessor, feed.shape, runner, feed.batch_images)[0]
 
     return index_from_sample(folder, kind, memory_bytes, shard_size, total, rows, embed, runner.dim, metadata, start)

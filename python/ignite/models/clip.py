@@ -5,8 +5,10 @@ and get_text_features (then normalised) and only pooled vectors leave the device
 from __future__ import annotations
 
 from pathlib import Path
+
 import torch
 from torch import nn
+
 
 def _normalised(pooled: torch.Tensor, dim: int | None, normalize: bool) -> torch.Tensor:
     pooled = pooled.float()  # normalised in float32 whatever the towers compute in

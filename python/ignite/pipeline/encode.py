@@ -28,13 +28,13 @@ def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, ba
     return out
 
 
-def embed_images(images: list[bytes], preprocessor: Any, runner: Any,
+def embed_images(images: list[bytes], preprocessor: Any, shape: tuple[int, int, int], runner: Any,
                  batch_images: int) -> tuple[np.ndarray, list[str]]:
     """Embed a few encoded images on this thread (index samples, search queries): their vectors
-    and statuses; an image that cannot be decoded gets zeros."""
+    and statuses; an image that cannot be decoded gets zeros. `shape`: the preprocessor's (3, H, W)."""
     out = np.zeros((len(images), runner.dim), np.float32)
     statuses: list[str] = []
-    pixels = np.empty((batch_images, *preprocessor.spec.shape), np.float32)
+    pixels = np.empty((batch_images, *shape), np.float32)
     for a in range(0, len(images), batch_images):
         chunk = images[a:a + batch_images]
         statuses += preprocessor.process(chunk, pixels[:len(chunk)])

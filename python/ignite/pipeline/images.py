@@ -13,13 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ignite.images.preprocess import OK as IMAGE_OK
 from ignite.images.records import ImageRecord, ImageRecords
 from ignite.pipeline.channel import Channel
 from ignite.pipeline.run import _Stages
 from ignite.pipeline.window import OK, Batch, Window
-
-assert IMAGE_OK == OK  # the preprocessor's statuses are record statuses
 
 CPU_BATCH_IMAGES = 32
 GPU_BATCH_IMAGES = 256
@@ -28,10 +25,12 @@ PREPROCESS_THREADS = 2  # windows being preprocessed at once: one fills a batch 
 
 @dataclass
 class ImageFeed:
-    """What the image stages need besides the run's config: the preprocessor (ImageSpec shape,
-    process(items, out) -> statuses), the id of each loose image file, the table fields."""
+    """What the image stages need besides the run's config: the preprocessor (process(items, out)
+    -> statuses, images/preprocess.py's contract; its statuses are record statuses), the pixel
+    shape (3, H, W) it fills, the id of each loose image file, the table fields."""
 
     preprocessor: Any
+    shape: tuple[int, int, int]
     names: list[str | None]
     field: str | None
     id_field: str | None
@@ -84,7 +83,7 @@ class ImageStages(_Stages):
         super().__init__(*args)
         self.feed: ImageFeed = self.tokenizer
         self.rows = min(self.feed.batch_images, self.limits.max_rows)
-        self.pixels = PixelPool(self.rows, self.feed.preprocessor.spec.shape)
+        self.pixels = PixelPool(self.rows, self.feed.shape)
         self.to_tokenize = Channel("reader->preprocess", PREPROCESS_THREADS, self.cancel)
         self._preprocessing = PREPROCESS_THREADS
 

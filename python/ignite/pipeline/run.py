@@ -44,6 +44,7 @@ from ignite.progress import Progress
 
 if TYPE_CHECKING:
     from ignite.index.builder import IndexBuilder
+    from ignite.pipeline.images import ImageFeed
 
 log = logging.getLogger(__name__)
 
@@ -461,7 +462,8 @@ def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
     return f
 
 
-def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner], tokenizer: WindowTokenizer,
+def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner],
+                 tokenizer: WindowTokenizer | ImageFeed,
                  work: WorkDir, start: Committed, stop: StopSignals | None = None,
                  pad_multiple: int | None = None, index: IndexBuilder | None = None,
                  stages_class: type[_Stages] = _Stages) -> RunStats:
