@@ -63,8 +63,8 @@ class ImageRecords:
         yield ImageRecord(1, self.name, data, OK, self.item.size)
 
     def _damaged(self, line: int, reason: str) -> None:
+        """The tar stops here; the writer logs the damage when the window carrying it commits."""
         self.damage = DamagedInput(str(self.item.path), line, reason)
-        log.error("%s", self.damage)
 
     def _tar(self) -> Iterator[ImageRecord]:
         try:
