@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ignite.backends import open_backend
 from ignite.backends.base import common_capabilities
@@ -24,6 +25,9 @@ from ignite.models.export import model_fingerprint
 from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
 from ignite.pipeline.tokenize import WindowTokenizer
 
+if TYPE_CHECKING:
+    from ignite.pipeline.images import ImageFeed
+
 log = logging.getLogger("ignite")
 
 CPU_BATCH_TOKENS = 2048
@@ -31,6 +35,7 @@ CPU_BATCH_TOKENS = 2048
 CPU_WINDOW_RECORDS = 2048
 # Images: a window holds its encoded images until it commits (pixels exist only per batch).
 CPU_WINDOW_IMAGES = 256
+GPU_WINDOW_IMAGES = 4096
 GPU_WINDOW_RECORDS = 65536
 GPU_BATCH_TOKENS = 65536
 
@@ -81,8 +86,10 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
                          f"with --model")
     options = model_options(spec, args, tower="vision" if images else "text")
     gpu = cuda_available() and args.gpus != "none"
-    window_records = args.window_records or (GPU_WINDOW_RECORDS if gpu else
-                                             CPU_WINDOW_IMAGES if images else CPU_WINDOW_RECORDS)
+    if images:
+        window_records = args.window_records or (GPU_WINDOW_IMAGES if gpu else CPU_WINDOW_IMAGES)
+    else:
+        window_records = args.window_records or (GPU_WINDOW_RECORDS if gpu else CPU_WINDOW_RECORDS)
     cfg = EmbedConfig(
         inputs=tuple(f.path for f in files), output=output, output_kind=kind,
         field=(args.image_field or "image") if images else args.field,
@@ -298,8 +305,9 @@ def image_feed(cfg: EmbedConfig, spec: ModelSpec, names: list[str | None], runne
                      GPU_BATCH_IMAGES if on_gpu else CPU_BATCH_IMAGES)
 
 
-def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: WindowTokenizer,
-                   runner: object, pad_multiple: int, resumed: bool):  # type: ignore[no-untyped-def]
+def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list,
+                   tokenizer: WindowTokenizer | ImageFeed, runner: object, pad_multiple: int,
+                   resumed: bool):  # type: ignore[no-untyped-def]
     from ignite.index.inline import prepare_index
     from ignite.io.outputs import ids_path
 
