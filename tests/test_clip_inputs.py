@@ -172,8 +172,8 @@ def test_bad_images_keep_their_rows(tiny_clip: Path, photos: list, baseline: dic
     assert statuses == ["ok", "bad_image", "bad_image", "bad_image", "image_too_large", "ok"]
     assert not vectors[1:5].any()
     _same(vectors[[0, 5]], [good[0], good[0]], baseline)
-    assert "1-empty.jpg:1 (1-empty.jpg): bad_image" in stderr
-    assert "4-bomb.png:1 (4-bomb.png): image_too_large" in stderr
+    assert "1-empty.jpg:1: bad_image (row 1, id 1-empty.jpg, kept as zeros)" in stderr
+    assert "4-bomb.png:1: image_too_large (row 4, id 4-bomb.png, kept as zeros)" in stderr
     listed = [json.loads(line) for line in errors.read_text().splitlines()]
     assert [(e["row"], e["reason"]) for e in listed] == [(1, "bad_image"), (2, "bad_image"), (3, "bad_image"),
                                                          (4, "image_too_large")]

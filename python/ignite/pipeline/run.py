@@ -436,10 +436,10 @@ class _Stages:
                 self._split(batch, runner, part, out, failed)
 
 
-def _infer(runner: Any, batch: Batch, part: np.ndarray | None = None) -> np.ndarray:
+def _infer(runner: Any, batch: Any, part: np.ndarray | None = None) -> np.ndarray:
     """The embeddings of a batch (of its rows `part` when given): pixels on a vision tower
-    (ImageRunner.run_images), ids and mask otherwise."""
-    if batch.pixels is not None:
+    (ImageRunner.run_images), ids and mask otherwise (a Batch, or a native pipeline's batch)."""
+    if isinstance(batch, Batch) and batch.pixels is not None:
         return runner.run_images(batch.pixels if part is None else batch.pixels[part])
     if part is None:
         return runner.run(batch.input_ids, batch.attention_mask)
@@ -717,10 +717,10 @@ class _Writer:
             reason = window.status[i]
             stats.statuses[reason] += 1
             where = f"{self.names[window.file_of(i)]}:{int(window.lines[i])}"
-            if isinstance(window.ids[i], str):  # a tar member's key, an image's path
-                where += f" ({window.ids[i]})"
             if stats.failed <= WARN_FIRST:
-                log.warning("%s: %s (row %d kept as zeros)", where, reason, window.start_row + i)
+                ident = window.ids[i]  # a tar member's key, an image's path, an --id-field
+                log.warning("%s: %s (row %d%s kept as zeros)", where, reason, window.start_row + i,
+                            f", id {ident}," if isinstance(ident, str) else "")
             elif stats.failed == WARN_FIRST + 1:
                 log.warning("more bad records: counted in the summary%s",
                             "" if errors_file else "; pass --errors FILE to list them all")
