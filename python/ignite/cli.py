@@ -73,7 +73,7 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     io = p.add_argument_group("input and output")
     io.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
                     help="files, folders or quoted globs: .jsonl, .txt (one record a line), .parquet; "
-                         ".zst/.gz compression by extension")
+                         ".zst/.gz compression by extension; images and .tar shards (see images below)")
     io.add_argument("--output", "-o", required=True, type=Path, metavar="OUT",
                     help="OUT.npy (+ OUT.ids.parquet beside it), OUT.parquet (id, embedding), "
                          "or a folder of shards")
@@ -94,6 +94,9 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
                     help="write one JSON line per bad record (file, line, row, id, reason)")
     io.add_argument("--max-errors", type=int, default=None, metavar="N", help="abort past N bad records")
     add_model_options(p)
+    from ignite.images.options import add_embed_options as add_image_options
+
+    add_image_options(p, _size)
     from ignite.index.commands import add_embed_options
 
     add_embed_options(p, _size)

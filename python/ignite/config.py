@@ -24,6 +24,16 @@ class ModelOptions:
     max_length: int
     prefix: str
     dim: int | None
+    tower: str = "text"  # of a CLIP model: "text" or "vision", as the inputs decide
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """An image run's options that change its output (part of the resume key)."""
+
+    field: str | None  # --image-field of Parquet/JSONL inputs
+    max_pixels: int
+    decode: str  # exact | fast
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class EmbedConfig:
     overwrite: bool
     errors_path: Path | None
     max_errors: int | None
+    image: ImageOptions | None = None  # set for an image run (CLIP vision tower)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -9,13 +9,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ignite import __version__
 from ignite.backends import open_backend
 from ignite.backends.base import common_capabilities
-from ignite.config import EmbedConfig, ModelOptions, default_cache_dir
+from ignite.config import EmbedConfig, ImageOptions, ModelOptions, default_cache_dir
 from ignite.errors import UsageError
 from ignite.hardware import cuda_available, select_gpus, usable_cores
+from ignite.images.inputs import expand_image_inputs, wants_images
 from ignite.io.inputs import expand_inputs
 from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance, report_path
@@ -26,16 +28,24 @@ from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.telemetry.live import Telemetry
 from ignite.telemetry.prometheus import metrics_port, open_metrics
 
+if TYPE_CHECKING:
+    from ignite.pipeline.images import ImageFeed
+
 log = logging.getLogger("ignite")
 
 CPU_BATCH_TOKENS = 2048
 # A window is the unit of commits: on a CPU (~200 rec/s) a small one keeps a stop to seconds.
 CPU_WINDOW_RECORDS = 2048
+# Images: a window holds its encoded images until it commits (pixels exist only per batch).
+CPU_WINDOW_IMAGES = 256
+GPU_WINDOW_IMAGES = 4096
 GPU_WINDOW_RECORDS = 65536
 GPU_BATCH_TOKENS = 65536
 
 
-def model_options(spec: ModelSpec, args: argparse.Namespace) -> ModelOptions:
+def model_options(spec: ModelSpec, args: argparse.Namespace, tower: str = "text") -> ModelOptions:
+    if spec.is_clip and args.pooling is not None:
+        raise UsageError(f"model {spec.name} is a CLIP model: each tower pools as CLIP does; drop --pooling")
     if args.prefix is not None and args.prompt_name is not None:
         raise UsageError("give --prefix or --prompt-name, not both")
     if args.prompt_name is not None:
@@ -56,30 +66,46 @@ def model_options(spec: ModelSpec, args: argparse.Namespace) -> ModelOptions:
     return ModelOptions(
         pooling=args.pooling or spec.pooling,
         normalize=spec.normalize if args.normalize is None else args.normalize,
-        max_length=max_length, prefix=prefix, dim=args.dim,
+        max_length=max_length, prefix=prefix, dim=args.dim, tower=tower,
     )
 
 
-def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list]:
-    files = expand_inputs(args.input)
+def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list, list[str | None] | None]:
+    """The run's config, model, input files and, for an image run, each loose image's id."""
+    images = wants_images(args.input, args.image_field)
+    names = None
+    if images:
+        image_inputs = expand_image_inputs(args.input, args.image_field)
+        files, names = image_inputs.files, image_inputs.names
+    else:
+        files = expand_inputs(args.input)
     output: Path = args.output
     kind = output_kind(output)  # its folder, and that of --errors, exist: the lock files are in them
     check_output_path(output, kind, [f.path for f in files])
     model_name = args.model or DEFAULT_MODEL
     spec = load_spec(resolve_model(model_name), model_name)
-    options = model_options(spec, args)
+    if images and not spec.is_clip:
+        raise UsageError(f"the inputs are images but model {model_name} has no vision tower; pass a CLIP model "
+                         f"with --model")
+    options = model_options(spec, args, tower="vision" if images else "text")
     gpu = cuda_available() and args.gpus != "none"
+    if images:
+        window_records = args.window_records or (GPU_WINDOW_IMAGES if gpu else CPU_WINDOW_IMAGES)
+    else:
+        window_records = args.window_records or (GPU_WINDOW_RECORDS if gpu else CPU_WINDOW_RECORDS)
     cfg = EmbedConfig(
-        inputs=tuple(f.path for f in files), output=output, output_kind=kind, field=args.field,
+        inputs=tuple(f.path for f in files), output=output, output_kind=kind,
+        field=(args.image_field or "image") if images else args.field,
         id_field=args.id_field, model_name=model_name, model_path=spec.path, model=options,
         backend=args.backend, dtype=args.dtype, output_dtype=args.output_dtype,
         batch_tokens=args.batch_tokens or (GPU_BATCH_TOKENS if gpu else CPU_BATCH_TOKENS),
-        window_records=args.window_records or (GPU_WINDOW_RECORDS if gpu else CPU_WINDOW_RECORDS),
+        window_records=window_records,
         shard_rows=args.shard_rows,
         cache_dir=args.cache_dir or default_cache_dir(), threads=args.threads or usable_cores(),
         quiet=args.quiet, overwrite=args.overwrite, errors_path=args.errors, max_errors=args.max_errors,
+        image=ImageOptions(args.image_field, args.max_image_pixels, args.image_decode) if images else None,
     )
-    return cfg, spec, files
+    return cfg, spec, files, names
 
 
 def _check_field(files: list, field: str) -> None:
@@ -218,16 +244,18 @@ def _remove_outputs(cfg: EmbedConfig) -> None:
 def embed_from_args(args: argparse.Namespace) -> int:
     stop = StopSignals()
     stop.install()
-    cfg, spec, files = build_config(args)
+    cfg, spec, files, image_names = build_config(args)
     telemetry = Telemetry(sum(f.size for f in files))
     info = {"model": cfg.model_name, "output": str(cfg.output), "version": __version__}
     with open_metrics(telemetry, info, metrics_port(args.metrics_port), args.metrics_file):
-        return _embed(args, cfg, spec, files, stop, telemetry, info)
+        return _embed(args, cfg, spec, files, image_names, stop, telemetry, info)
 
 
-def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list, stop: StopSignals,
-           telemetry: Telemetry, info: dict[str, str]) -> int:
+def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list, image_names: list[str] | None,
+           stop: StopSignals, telemetry: Telemetry, info: dict[str, str]) -> int:
     shard = None
+    if args.shard is not None and cfg.image is not None:
+        raise UsageError("--shard takes text inputs only for now; split image inputs between tasks by file instead")
     if args.shard is not None:
         from ignite.shards.run import open_shard
 
@@ -248,17 +276,21 @@ def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: l
         if (why := difference(saved, run)) is not None:
             raise UsageError(f"cannot resume {cfg.output}: {why}; rerun with the inputs and options of the "
                              f"interrupted run, or pass --overwrite to start over")
-    _check_field(files, cfg.field)
+    if cfg.image is None:
+        _check_field(files, cfg.field)
     # The model takes the cores; the tokenizer runs between batches on one thread of its own, so
     # they do not fight over a small machine (it tokenizes ~200K records/s per core).
     tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix,
                                 threads=args.tokenizer_threads)
     # One runner (and worker thread) per GPU; on a machine without one, one on the CPU, chosen by
-    # measurement where --backend or --dtype is auto.
+    # measurement where --backend or --dtype is auto (text: the measurement feeds it texts; an
+    # image run takes --backend auto's fixed order).
     devices = select_gpus(args.gpus) or [None]
     if devices == [None] and cfg.dtype == "int8":
+        if cfg.image is not None:
+            raise UsageError("--dtype int8 is calibrated on text records; embed images in fp32 or bf16")
         runners = [_int8_runner(cfg, spec, files, tokenizer)]
-    elif devices == [None] and _tunable(cfg):
+    elif devices == [None] and _tunable(cfg) and cfg.image is None:
         runners = [_measured_cpu_runner(cfg, spec, files, tokenizer, run["options"]["model_fingerprint"])]
     else:
         runners = []
@@ -266,9 +298,16 @@ def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: l
         open_backend(cfg.backend, cfg.dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, device=device,
                      batch_tokens=cfg.batch_tokens) for device in devices]
     runner = runners[0]
-    log.info("model %s (%s pooling%s, max %d tokens, dim %d) on %s %s %s; tokenizer %s; %d input file(s)",
-             spec.name, cfg.model.pooling, ", normalized" if cfg.model.normalize else "", cfg.model.max_length,
-             runner.dim, runner.name, ",".join(r.device for r in runners), runner.dtype, tokenizer.path, len(files))
+    if cfg.image is not None:
+        feed = image_feed(cfg, spec, image_names or [], runner)
+        log.info("model %s: CLIP vision tower (dim %d) on %s %s %s; images preprocessed by %s; %d input file(s)",
+                 spec.name, runner.dim, runner.name, ",".join(r.device for r in runners), runner.dtype,
+                 getattr(feed.preprocessor, "name", type(feed.preprocessor).__name__), len(files))
+    else:
+        log.info("model %s (%s%s, max %d tokens, dim %d) on %s %s %s; tokenizer %s; %d input file(s)",
+                 spec.name, "CLIP text tower" if spec.is_clip else f"{cfg.model.pooling} pooling",
+                 ", normalized" if cfg.model.normalize else "", cfg.model.max_length, runner.dim, runner.name,
+                 ",".join(r.device for r in runners), runner.dtype, tokenizer.path, len(files))
     if start is None:
         start = work.create(run)  # first, so that a crash from here on leaves a run to resume
         _remove_outputs(cfg)
@@ -279,13 +318,20 @@ def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: l
     pad_multiple = common_capabilities(runners).pad_multiple  # what every device accepts
     index = None
     if args.index is not None:
-        index = _prepare_index(args, cfg, spec, files, tokenizer, runner, pad_multiple, resumed=start.rows > 0)
+        index = _prepare_index(args, cfg, spec, files, tokenizer if cfg.image is None else feed, runner, pad_multiple,
+                               resumed=start.rows > 0)
     info.update(backend=runner.name, dtype=runner.dtype, devices=",".join(r.device for r in runners))
     telemetry.total_bytes = sum(f.size for f in files)
     outcome, report = "failed", None
     try:
-        stats = run_pipeline(cfg, files, runners, tokenizer, work, start, stop, pad_multiple=pad_multiple,
-                             index=index, telemetry=telemetry)
+        if cfg.image is not None:
+            from ignite.pipeline.images import ImageStages
+
+            stats = run_pipeline(cfg, files, runners, feed, work, start, stop, pad_multiple=pad_multiple, index=index,
+                                 telemetry=telemetry, stages_class=ImageStages)
+        else:
+            stats = run_pipeline(cfg, files, runners, tokenizer, work, start, stop, pad_multiple=pad_multiple,
+                                 index=index, telemetry=telemetry)
         outcome = "finished" if stats.interrupted is None else f"interrupted by {signal.Signals(stats.interrupted).name}"
     except BaseException as exc:
         outcome = f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
@@ -297,7 +343,7 @@ def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: l
         print(f"ignite: interrupted by {name}: {stats.records:,} rows of {cfg.output} committed; "
               f"rerun with --resume to continue", file=sys.stderr)
         return 128 + stats.interrupted
-    _summary(cfg, stats, report)
+    _summary(cfg, stats, report, spec.is_clip)
     if shard is not None:
         shard.finish()
     if stats.damaged:
@@ -307,8 +353,23 @@ def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: l
     return 0
 
 
-def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: WindowTokenizer,
-                   runner: object, pad_multiple: int, resumed: bool):  # type: ignore[no-untyped-def]
+def image_feed(cfg: EmbedConfig, spec: ModelSpec, names: list[str | None], runner: object):  # type: ignore[no-untyped-def]
+    """The image stages' ImageFeed: the preprocessor from the model's preprocessor_config.json,
+    batches of a size that suits the device."""
+    from ignite.images.preprocess import ImageSpec, make_preprocessor
+    from ignite.pipeline.images import CPU_BATCH_IMAGES, GPU_BATCH_IMAGES, ImageFeed
+
+    assert cfg.image is not None
+    image_spec = ImageSpec.from_model_dir(spec.path)
+    preprocessor = make_preprocessor(image_spec, mode=cfg.image.decode, max_pixels=cfg.image.max_pixels)
+    on_gpu = str(getattr(runner, "device", "cpu")).startswith("cuda")
+    return ImageFeed(preprocessor, image_spec.shape, names, cfg.image.field, cfg.id_field,
+                     GPU_BATCH_IMAGES if on_gpu else CPU_BATCH_IMAGES)
+
+
+def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: list,
+                   tokenizer: WindowTokenizer | ImageFeed, runner: object, pad_multiple: int,
+                   resumed: bool):  # type: ignore[no-untyped-def]
     from ignite.index.inline import prepare_index
     from ignite.io.outputs import ids_path
 
@@ -325,6 +386,11 @@ def _prepare_index(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, 
     metadata = {"embedding": {"model": cfg.model_name, "options": dataclasses.asdict(cfg.model), "field": cfg.field,
                               "output": str(cfg.output.resolve())},
                 "row_metadata": row_metadata}
+    if cfg.image is not None:
+        from ignite.index.inline import prepare_image_index
+
+        return prepare_image_index(args.index, args.index_type, args.index_memory, args.index_shard_size, files,
+                                   tokenizer, runner, metadata, trained=args.index_trained)
     return prepare_index(args.index, args.index_type, args.index_memory, args.index_shard_size, files, cfg.field,
                          tokenizer, runner, cfg.batch_tokens, pad_multiple, metadata, trained=args.index_trained)
 
@@ -347,7 +413,7 @@ def _write_report(cfg: EmbedConfig, telemetry: Telemetry, outcome: str, runners:
     return report
 
 
-def _summary(cfg: EmbedConfig, stats: RunStats, report: dict | None = None) -> None:
+def _summary(cfg: EmbedConfig, stats: RunStats, report: dict | None = None, clip: bool = False) -> None:
     new = stats.records - stats.resumed_rows
     rate = new / stats.seconds if stats.seconds else 0.0
     resumed = f" (resumed after {stats.resumed_rows:,})" if stats.resumed_rows else ""
@@ -355,9 +421,13 @@ def _summary(cfg: EmbedConfig, stats: RunStats, report: dict | None = None) -> N
     if stats.failed:
         reasons = ", ".join(f"{k} {v}" for k, v in stats.statuses.most_common() if k != "ok")
         failed = f"; {stats.failed:,} failed ({reasons})"
-    log.info("embedded %s records%s in %.1fs (%s rec/s, padding efficiency %.0f%%)%s -> %s",
-             f"{new:,}", resumed, stats.seconds, f"{rate:,.0f}", 100 * stats.padding_efficiency, failed,
-             ", ".join(str(p) for p in stats.outputs))
+    if cfg.image is not None:
+        what, how = "images with the CLIP vision tower", ""
+    else:
+        what = "texts with the CLIP text tower" if clip else "records"
+        how = f", padding efficiency {100 * stats.padding_efficiency:.0f}%"
+    log.info("embedded %s %s%s in %.1fs (%s rec/s%s)%s -> %s", f"{new:,}", what, resumed, stats.seconds,
+             f"{rate:,.0f}", how, failed, ", ".join(str(p) for p in stats.outputs))
     log.info("verified: %s", stats.verified)
     if report is not None and report["bottleneck"]["stage"] is not None:
         log.info("bottleneck: %s (report: %s)", report["bottleneck"]["advice"], report_path(cfg.output))

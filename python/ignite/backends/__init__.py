@@ -76,7 +76,7 @@ def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_d
         from ignite.backends.torch import TorchRunner
 
         return TorchRunner(spec, options.pooling, options.normalize, options.dim, device, dtype, threads,
-                           batch_tokens, max_length=options.max_length)
+                           batch_tokens, max_length=options.max_length, tower=options.tower)
     if name in ("onnxruntime", "openvino") and device != "cpu":
         raise BackendUnavailable(f"{name} runs on the CPU here, not {device}")
     if dtype == "int8":

@@ -1,6 +1,7 @@
 """The one interface every backend implements (TEI's shape): a runner takes a padded batch of
 int32 ids and mask and returns pooled float32 embeddings, and declares what it accepts
-(Capabilities), which the packer obeys. Batching policy never lives here."""
+(Capabilities), which the packer obeys. Batching policy never lives here. A runner opened on a
+CLIP model's vision tower takes pixels instead (ImageRunner.run_images)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -59,6 +60,17 @@ class Runner(Protocol):
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """[rows, seq] int32 ids and mask -> [rows, dim] float32 pooled embeddings."""
+        ...
+
+
+class ImageRunner(Protocol):
+    name: str
+    device: str
+    dtype: str
+    dim: int
+
+    def run_images(self, pixel_values: np.ndarray) -> np.ndarray:
+        """[rows, 3, H, W] float32 preprocessed pixels -> [rows, dim] float32 embeddings."""
         ...
 
 

@@ -27,8 +27,14 @@ class OnnxRuntimeRunner:
         self.dim = int(self._session.get_outputs()[0].shape[1] or 0) or self._probe_dim()
 
     def _probe_dim(self) -> int:
+        first = self._session.get_inputs()[0]
+        if first.name == "pixel_values":  # a vision tower: [batch, 3, H, W], H and W fixed
+            return int(self.run_images(np.zeros((1, *first.shape[1:]), np.float32)).shape[1])
         one = np.ones((1, 2), dtype=np.int32)
         return int(self.run(one, one).shape[1])
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self._session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+    def run_images(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {"pixel_values": pixel_values})[0]

@@ -45,13 +45,24 @@ class OpenVinoRunner:
         self._requests: queue.SimpleQueue = queue.SimpleQueue()  # one idle request per free slot
         for _ in range(self.slots):
             self._requests.put(self._model.create_infer_request())
-        one = np.ones((1, 2), dtype=np.int32)
-        self.dim = int(self.run(one, one).shape[1])
+        first = self._model.inputs[0]
+        if "pixel_values" in first.get_names():  # a vision tower: [batch, 3, H, W], H and W fixed
+            shape = [d.get_length() for d in list(first.get_partial_shape())[1:]]
+            self.dim = int(self.run_images(np.zeros((1, *shape), np.float32)).shape[1])
+        else:
+            one = np.ones((1, 2), dtype=np.int32)
+            self.dim = int(self.run(one, one).shape[1])
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self._infer({"input_ids": input_ids, "attention_mask": attention_mask})
+
+    def run_images(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self._infer({"pixel_values": pixel_values})
+
+    def _infer(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         request = self._requests.get()
         try:
-            result = request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
+            result = request.infer(inputs)
             return np.array(result[0], dtype=np.float32, copy=True)
         finally:
             self._requests.put(request)

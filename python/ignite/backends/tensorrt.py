@@ -127,6 +127,8 @@ def open_tensorrt(spec: Any, options: Any, cache_dir: os.PathLike, device: str, 
                   batch_tokens: int) -> TensorRTRunner:
     """For backends._open: checks that TensorRT can run here before exporting the ONNX graph (once,
     cached), then opens the runner with engines cached under <cache_dir>/tensorrt."""
+    if options.tower != "text":
+        raise BackendUnavailable("the tensorrt backend builds text graphs only; a CLIP vision tower runs on torch")
     engine = native_engine()
     if dtype not in PRECISIONS:
         raise BackendUnavailable(f"the tensorrt backend runs {', '.join(PRECISIONS)}, not {dtype}")

@@ -26,7 +26,7 @@ class TorchRunner:
 
     def __init__(self, spec: ModelSpec, pooling: str, normalize: bool, dim: int | None,
                  device: str, dtype: str, threads: int, batch_tokens: int = 65536, cuda_graphs: bool = True,
-                 max_length: int | None = None) -> None:
+                 max_length: int | None = None, tower: str = "text") -> None:
         try:
             import torch
         except ImportError as exc:
@@ -43,11 +43,12 @@ class TorchRunner:
         self.device = device
         self.dtype = dtype
         self.batch_tokens = batch_tokens
-        encoder = build_encoder(spec, pooling, normalize, dim, attn="sdpa")
+        encoder = build_encoder(spec, pooling, normalize, dim, attn="sdpa", tower=tower)
         self._encoder = encoder.to(device=device, dtype=getattr(torch, _TORCH_DTYPES[dtype]))
         self.dim = int(dim or spec.hidden_size)
         self._cuda = None
-        if device.startswith("cuda"):
+        # CUDA graphs are captured per token width; a vision tower has one input shape and runs as is.
+        if device.startswith("cuda") and tower == "text":
             from ignite.backends.torch_cuda import CudaExecutor, graph_widths
 
             self.slots = CUDA_SLOTS
@@ -79,3 +80,9 @@ class TorchRunner:
         with torch.inference_mode():
             out = self._encoder(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
             return out.float().numpy()
+
+    def run_images(self, pixel_values: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self._encoder(torch.from_numpy(pixel_values).to(self.device, non_blocking=True))
+            return out.float().cpu().numpy()

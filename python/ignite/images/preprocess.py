@@ -99,7 +99,10 @@ class PillowPreprocessor:
         except UnidentifiedImageError:
             out[:] = 0
             return BAD_IMAGE
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        except Image.DecompressionBombError:  # Pillow refuses to open past twice its own limit
+            out[:] = 0
+            return IMAGE_TOO_LARGE
+        except (OSError, ValueError, SyntaxError):
             out[:] = 0
             return BAD_IMAGE
 
@@ -193,3 +196,4 @@ def _center_crop(a: np.ndarray, ch: int, cw: int) -> np.ndarray:
     out[pt:pt + h, pl:pl + w] = a
     top, left = (out.shape[0] - ch) // 2, (out.shape[1] - cw) // 2
     return out[top:top + ch, left:left + cw]
+

@@ -60,7 +60,9 @@ def add_parsers(sub: argparse._SubParsersAction, add_model_options: Callable[[ar
     s = sub.add_parser("search", help="search an index with query text",
                        description="Embed queries with the index's model (and its query prompt) and print the "
                                    "nearest records: rank, score, id and text when the source is at hand.")
-    s.add_argument("query", nargs="?", help="query text")
+    s.add_argument("query", nargs="?", help="query text (with a CLIP index: embedded by its text tower)")
+    s.add_argument("--query-image", type=Path, nargs="+", default=None, metavar="PATH",
+                   help="search by image(s), embedded by the vision tower of the index's CLIP model")
     s.add_argument("--index", type=Path, required=True, metavar="DIR")
     s.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
     s.add_argument("--queries", type=Path, default=None, help="JSONL file of queries with id and text")
@@ -131,12 +133,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ignite.hardware import usable_cores
     from ignite.search import run_search
 
-    if (args.query is None) == (args.queries is None):
-        raise UsageError("give either a query text or --queries FILE")
+    if sum(x is not None for x in (args.query, args.queries, args.query_image)) != 1:
+        raise UsageError("give one of a query text, --queries FILE or --query-image PATH")
     if args.output is not None and args.output.suffix != ".parquet":
         raise UsageError("--output must end in .parquet")
-    queries = _read_queries(args.queries) if args.queries else [("q", args.query)]
-    hits = run_search(args.index, queries, args.k, args.model, usable_cores(), args.nprobe)
+    if args.query_image is not None:
+        queries = [(str(p), str(p)) for p in args.query_image]
+    else:
+        queries = _read_queries(args.queries) if args.queries else [("q", args.query)]
+    hits = run_search(args.index, queries, args.k, args.model, usable_cores(), args.nprobe,
+                      images=args.query_image is not None)
     if args.output is not None:
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -7,17 +7,22 @@ import logging
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ignite.backends.base import Runner
+from ignite.images.records import ImageRecords
 from ignite.index.builder import IndexBuilder
 from ignite.index.plan import plan_index
 from ignite.io.inputs import InputFile
 from ignite.io.readers import RecordReader
-from ignite.pipeline.encode import embed_texts
+from ignite.pipeline.encode import embed_images, embed_texts
 from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.pipeline.window import OK
+
+if TYPE_CHECKING:
+    from ignite.pipeline.images import ImageFeed
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +68,63 @@ def prepare_index(folder: Path, kind: str, memory_bytes: int, shard_size: int, f
     # One pass: count and keep a uniform reservoir big enough for any plan; a uniform subset of
     # it is still uniform over the input.
     count, rows, texts = sample_records(files, field, SAMPLE_CAP)
-    plan = plan_index(kind, count, runner.dim, memory_bytes)
+
+    def embed(picked: np.ndarray) -> np.ndarray:
+        return embed_texts([texts[i] for i in picked], tokenizer, runner, batch_tokens, pad_multiple)
+
+    return index_from_sample(folder, kind, memory_bytes, shard_size, count, rows, embed, runner.dim, metadata, start)
+
+
+def index_from_sample(folder: Path, kind: str, memory_bytes: int, shard_size: int, count: int, rows: list[int],
+                      embed: Callable[[np.ndarray], np.ndarray], dim: int, metadata: dict,
+                      start: float) -> IndexBuilder:
+    """Plan the index for `count` records, embed the part of the sample (output `rows`) it trains
+    on and queries recall with (`embed` takes positions in the sample), train it and hold those
+    queries out."""
+    plan = plan_index(kind, count, dim, memory_bytes)
     order = np.random.default_rng(SEED).permutation(len(rows))
     train = order[: max(plan.train_size, 0)]
     queries = order[: min(RECALL_QUERIES, len(rows))]
     # Queries reuse sampled vectors: embed the union once.
     need = np.union1d(train, queries)
-    vectors = np.zeros((len(rows), runner.dim), dtype=np.float32)
-    vectors[need] = embed_texts([texts[i] for i in need], tokenizer, runner, batch_tokens, pad_multiple)
-    builder = IndexBuilder(folder, plan, runner.dim, shard_size, metadata)
+    vectors = np.zeros((len(rows), dim), dtype=np.float32)
+    vectors[need] = embed(need)
+    builder = IndexBuilder(folder, plan, dim, shard_size, metadata)
     builder.train(vectors[train])
     builder.hold_out(np.asarray(rows, dtype=np.int64)[queries], vectors[queries])
     log.info("index %s for %d records (trained on %d sampled vectors, %d recall queries) ready in %.1fs",
              plan.factory, count, len(train) if plan.needs_training else 0, len(queries), time.perf_counter() - start)
     return builder
+
+
+IMAGE_SAMPLE_CAP = 4096  # encoded images kept by the index's pre-pass (a few hundred MB at most)
+
+
+def prepare_image_index(folder: Path, kind: str, memory_bytes: int, shard_size: int, files: list[InputFile],
+                        feed: ImageFeed, runner: Any, metadata: dict, trained: Path | None = None) -> IndexBuilder:
+    """As index.inline.prepare_index for images: one pass counts the images and keeps a uniform
+    reservoir of them, whose embeddings train the coarse quantizer and serve as recall queries."""
+    if trained is not None:
+        from ignite.index.distributed import load_trained
+
+        return load_trained(trained, folder, shard_size, metadata)
+    start = time.perf_counter()
+    rng = random.Random(SEED)
+    rows: list[int] = []
+    sample: list[bytes] = []
+    total = seen = 0
+    for file_index, item in enumerate(files):
+        for record in ImageRecords(item, feed.names[file_index], feed.field, feed.id_field):
+            if record.data is not None:
+                if len(rows) < IMAGE_SAMPLE_CAP:
+                    rows.append(total)
+                    sample.append(record.data)
+                elif (j := rng.randrange(seen + 1)) < IMAGE_SAMPLE_CAP:
+                    rows[j], sample[j] = total, record.data
+                seen += 1
+            total += 1
+
+    def embed(picked: np.ndarray) -> np.ndarray:
+        return embed_images([sample[i] for i in picked], feed.preprocessor, feed.shape, runner, feed.batch_images)[0]
+
+    return index_from_sample(folder, kind, memory_bytes, shard_size, total, rows, embed, runner.dim, metadata, start)

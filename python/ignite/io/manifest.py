@@ -78,13 +78,16 @@ def run_record(cfg: EmbedConfig, files: list[InputFile], model_fingerprint: str)
         "window_records": cfg.window_records,
         "errors": str(cfg.errors_path.resolve()) if cfg.errors_path else None,
     }
+    if cfg.image is not None:
+        options["image"] = asdict(cfg.image)
     return {"format": FORMAT, "inputs": inputs, "options": options}
 
 
 FLAGS = {"model": "--model", "pooling": "--pooling", "normalize": "--normalize", "max_length": "--max-length",
          "prefix": "--prefix/--prompt-name", "dim": "--dim", "output_dtype": "--output-dtype",
          "output_kind": "--output", "field": "--field", "id_field": "--id-field", "shard_rows": "--shard-rows",
-         "window_records": "--window-records", "errors": "--errors"}
+         "window_records": "--window-records", "errors": "--errors",
+         "image": "--image-field/--max-image-pixels/--image-decode"}
 
 
 def _show(value: Any) -> str:

@@ -57,5 +57,11 @@ def load_transformer(path: Path, attn: str = "eager") -> nn.Module:
     return model.eval()
 
 
-def build_encoder(spec: ModelSpec, pooling: str, normalize: bool, dim: int | None, attn: str = "eager") -> PooledEncoder:
+def build_encoder(spec: ModelSpec, pooling: str, normalize: bool, dim: int | None, attn: str = "eager",
+                  tower: str = "text") -> nn.Module:
+    """The model's encoder; for a CLIP model, the tower `tower` with its projection."""
+    if spec.is_clip:
+        from ignite.models.clip import build_clip_encoder
+
+        return build_clip_encoder(spec.path, tower, normalize, dim, attn)
     return PooledEncoder(load_transformer(spec.path, attn), pooling, normalize, dim).eval()

@@ -25,7 +25,8 @@ OPSET = 17
 # typed networks, whose every type comes from the ONNX, so an fp16 engine needs an fp16 graph.
 # Inputs stay int32 and the pooled output float32 in every precision.
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-_MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+# preprocessor_config.json: a CLIP model's image preprocessing changes its image embeddings.
+_MODEL_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "preprocessor_config.json")
 
 
 def model_fingerprint(spec: ModelSpec) -> str:
@@ -46,6 +47,8 @@ def export_key(spec: ModelSpec, options: ModelOptions, dtype: str = "fp32") -> s
         "format": EXPORT_FORMAT, "opset": OPSET, "model": model_fingerprint(spec),
         "pooling": options.pooling, "normalize": options.normalize, "dim": options.dim, "dtype": dtype,
     }
+    if options.tower != "text":  # keeps the keys of text graphs as they were
+        payload["tower"] = options.tower
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -91,9 +94,12 @@ def _export(spec: ModelSpec, options: ModelOptions, dest: Path, dtype: str) -> N
 
     from ignite.models.encoder import build_encoder
 
-    encoder = build_encoder(spec, options.pooling, options.normalize, options.dim, attn="eager")
+    encoder = build_encoder(spec, options.pooling, options.normalize, options.dim, attn="eager", tower=options.tower)
     # Traced on the CPU, which runs fp16 and bf16 too (slowly, on a batch of two).
     encoder = encoder.to(dtype=getattr(torch, PRECISIONS[dtype]))
+    if options.tower == "vision":
+        _export_vision(encoder, dest, spec)
+        return
     ids = torch.ones((2, 8), dtype=torch.int32)
     mask = torch.ones((2, 8), dtype=torch.int32)
     with warnings.catch_warnings(), torch.inference_mode():
@@ -105,3 +111,20 @@ def _export(spec: ModelSpec, options: ModelOptions, dest: Path, dtype: str) -> N
                           "embedding": {0: "batch"}},
             opset_version=OPSET, dynamo=False,
         )
+
+
+def _export_vision(encoder: object, dest: Path, spec: ModelSpec) -> None:
+    """The vision tower: float32 pixel_values [batch, 3, H, W] (H, W fixed by the preprocessor's
+    crop) -> float32 embedding [batch, dim]."""
+    import torch
+
+    from ignite.images.preprocess import ImageSpec
+
+    pixels = torch.zeros((2, *ImageSpec.from_model_dir(spec.path).shape), dtype=torch.float32)
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            encoder, (pixels,), str(dest), input_names=["pixel_values"], output_names=["embedding"],
+            dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=OPSET, dynamo=False,
+        )
+

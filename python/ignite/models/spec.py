@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ignite.errors import ModelError
+from ignite.models.clip_config import is_clip
 
 POOLING_MODES = ("mean", "cls", "max", "lasttoken", "mean_sqrt_len")
 
@@ -37,6 +38,11 @@ class ModelSpec:
     prompts: dict[str, str] = field(default_factory=dict)
     default_prompt: str | None = None
     recipe_source: str = "sentence-transformers"
+    towers: tuple[str, ...] = ("text",)  # a CLIP model has ("text", "vision"): the input decides which runs
+
+    @property
+    def is_clip(self) -> bool:
+        return "vision" in self.towers
 
     @property
     def tokenizer_path(self) -> Path:
@@ -82,6 +88,8 @@ def load_spec(path: Path, name: str) -> ModelSpec:
     config = _read_json(config_file)
     if not (path / "tokenizer.json").is_file():
         raise ModelError(f"{path} has no tokenizer.json: Ignite needs a fast (tokenizers) tokenizer file")
+    if is_clip(config):
+        return _clip_spec(path, name, config)
     hidden = int(config.get("hidden_size") or config.get("d_model") or 0)
     max_pos = int(config.get("max_position_embeddings") or 512)
     model_type = str(config.get("model_type", "unknown"))
@@ -105,3 +113,15 @@ def load_spec(path: Path, name: str) -> ModelSpec:
         default_prompt=default_prompt or None,
         recipe_source="sentence-transformers" if st else f"family recipe {family['match'] or 'default'!r}",
     )
+
+
+def _clip_spec(path: Path, name: str, config: dict[str, Any]) -> ModelSpec:
+    """CLIP: both towers end in a projection to `projection_dim`, normalised; the text tower
+    pools its end-of-text token and reads at most its position table (77 tokens)."""
+    if not (path / "preprocessor_config.json").is_file():
+        raise ModelError(f"{path} is a CLIP model without preprocessor_config.json (its image preprocessing)")
+    text = config.get("text_config") or {}
+    max_pos = int(text.get("max_position_embeddings") or 77)
+    return ModelSpec(name=name, path=path, model_type=str(config.get("model_type", "clip")),
+                     hidden_size=int(config.get("projection_dim") or 512), max_position=max_pos, pooling="eos",
+                     normalize=True, max_length=max_pos, recipe_source="CLIP", towers=("text", "vision"))

@@ -1,12 +1,15 @@
-"""Embed a small list of texts in this thread (training samples, recall queries, search
-queries): the same tokenizer, batcher and runner as the pipeline, without the stages."""
+"""Embed a small list of texts or images in this thread (training samples, recall queries, search
+queries): the same tokenizer, batcher, preprocessor and runner as the pipeline, without the stages."""
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from ignite.backends.base import Runner, capabilities
 from ignite.pipeline.batcher import fill_batch, plan_batches
 from ignite.pipeline.tokenize import WindowTokenizer
+from ignite.pipeline.window import OK
 
 
 def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, batch_tokens: int,
@@ -23,3 +26,19 @@ def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, ba
         ids, mask = fill_batch(flat, offsets, rows, pad_multiple, tokenizer.pad_id, width=width)
         out[rows] = runner.run(ids, mask)
     return out
+
+
+def embed_images(images: list[bytes], preprocessor: Any, shape: tuple[int, int, int], runner: Any,
+                 batch_images: int) -> tuple[np.ndarray, list[str]]:
+    """Embed a few encoded images on this thread (index samples, search queries): their vectors
+    and statuses; an image that cannot be decoded gets zeros. `shape`: the preprocessor's (3, H, W)."""
+    out = np.zeros((len(images), runner.dim), np.float32)
+    statuses: list[str] = []
+    pixels = np.empty((batch_images, *shape), np.float32)
+    for a in range(0, len(images), batch_images):
+        chunk = images[a:a + batch_images]
+        statuses += preprocessor.process(chunk, pixels[:len(chunk)])
+        ok = [j for j in range(len(chunk)) if statuses[a + j] == OK]
+        if ok:
+            out[np.asarray(ok) + a] = runner.run_images(pixels[ok])
+    return out, statuses

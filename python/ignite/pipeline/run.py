@@ -45,6 +45,7 @@ from ignite.telemetry.live import Telemetry
 
 if TYPE_CHECKING:
     from ignite.index.builder import IndexBuilder
+    from ignite.pipeline.images import ImageFeed
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,15 @@ class _Stages:
             max_line_bytes=MAX_LINE_BYTES)
         self.telemetry.rings = {}  # the native pipeline reports its own rings
         self.telemetry.native = self.pipe
+
+    def ingest_refusal(self) -> str | None:
+        """Why the native ingest pipeline cannot take this run; None when it can."""
+        return native_ingest_refusal(self.files, self.tokenizer)
+
+    def ingest_threads(self) -> list[threading.Thread]:
+        """The Python ingest stages' threads: reader and tokenizer/packer."""
+        return [self.thread("reader", self.read, self.to_tokenize.close),
+                self.thread("tokenizer", self.tokenize, self.to_embed.close)]
 
     def fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -411,14 +421,14 @@ class _Stages:
         once, then split in halves, so one bad record cannot fail its neighbours; a record that
         fails on its own gets zeros and status backend_error."""
         try:
-            return runner.run(batch.input_ids, batch.attention_mask), []
+            return _infer(runner, batch), []
         except Exception as exc:  # noqa: BLE001 - any backend failure
             log.warning("backend failed on a batch of %d records (%s); retrying it", len(batch.rows), _short(exc))
             first = exc
         out = np.zeros((len(batch.rows), runner.dim), np.float32)
         failed: list[int] = []
         try:
-            out[:] = runner.run(batch.input_ids, batch.attention_mask)
+            out[:] = _infer(runner, batch)
         except Exception:  # noqa: BLE001
             if self._hand_off(batch, worker):
                 streak[0] += 1
@@ -442,9 +452,19 @@ class _Stages:
             return
         for part in (idx[: len(idx) // 2], idx[len(idx) // 2:]):
             try:
-                out[part] = runner.run(batch.input_ids[part], batch.attention_mask[part])
+                out[part] = _infer(runner, batch, part)
             except Exception:  # noqa: BLE001
                 self._split(batch, runner, part, out, failed)
+
+
+def _infer(runner: Any, batch: Any, part: np.ndarray | None = None) -> np.ndarray:
+    """The embeddings of a batch (of its rows `part` when given): pixels on a vision tower
+    (ImageRunner.run_images), ids and mask otherwise (a Batch, or a native pipeline's batch)."""
+    if isinstance(batch, Batch) and batch.pixels is not None:
+        return runner.run_images(batch.pixels if part is None else batch.pixels[part])
+    if part is None:
+        return runner.run(batch.input_ids, batch.attention_mask)
+    return runner.run(batch.input_ids[part], batch.attention_mask[part])
 
 
 def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
@@ -463,14 +483,17 @@ def _open_errors(path: Path | None, committed_bytes: int) -> IO[bytes] | None:
     return f
 
 
-def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner], tokenizer: WindowTokenizer,
+def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner],
+                 tokenizer: WindowTokenizer | ImageFeed,
                  work: WorkDir, start: Committed, stop: StopSignals | None = None,
                  pad_multiple: int | None = None, index: IndexBuilder | None = None,
-                 telemetry: Telemetry | None = None) -> RunStats:
+                 telemetry: Telemetry | None = None, stages_class: type[_Stages] = _Stages) -> RunStats:
     """Embed the inputs from the commit `start` on (a fresh Committed for a new run) and finish
     the outputs; with a stop request, return early with stats.interrupted set. `runner` may be a
     list: one worker per runner (device). `pad_multiple` None: what the runners declare.
-    `telemetry`: where the stages count what they do (metrics, the run report)."""
+    `telemetry`: where the stages count what they do (metrics, the run report). `stages_class`:
+    the ingest stages (pipeline/images.ImageStages for images, which take an ImageFeed as
+    `tokenizer`); default the text stages."""
     runners = runner if isinstance(runner, list) else [runner]
     telemetry = telemetry or Telemetry(sum(f.size for f in files))
     stop = stop or StopSignals()
@@ -483,12 +506,12 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
     begin = time.perf_counter()
     with _writing(work.path):
         sink = open_sink(cfg.output, cfg.output_kind, work.path, runners[0].dim, cfg.output_dtype, names,
-                         cfg.id_field is not None, cfg.shard_rows, start)
+                         cfg.id_field is not None or cfg.image is not None, cfg.shard_rows, start)
     if index is not None and start.rows:
         _index_committed(index, sink, start.rows)
     if not start.done:
         _run_stages(cfg, files, runners, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index,
-                    telemetry)
+                    telemetry, stages_class)
     else:
         sink.close()
     stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
@@ -544,16 +567,14 @@ def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
 
 def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
                 work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int | None, sink: Sink,
-                stats: RunStats, names: list[str], index: IndexBuilder | None, telemetry: Telemetry) -> None:
+                stats: RunStats, names: list[str], index: IndexBuilder | None, telemetry: Telemetry,
+                stages_class: type[_Stages]) -> None:
     """The reader, tokenizer and worker threads, and the writer loop here. `start` is advanced
     in place to every new commit."""
-    stages = _Stages(cfg, files, runners, tokenizer, pad_multiple, start, stop.event, telemetry)
-    refusal = native_ingest_refusal(files, tokenizer)
+    stages = stages_class(cfg, files, runners, tokenizer, pad_multiple, start, stop.event, telemetry)
+    refusal = stages.ingest_refusal()
     log.debug("ingest: %s", "native pipeline" if refusal is None else f"Python stages ({refusal})")
-    threads = [] if refusal is None else [
-        stages.thread("reader", stages.read, stages.to_tokenize.close),
-        stages.thread("tokenizer", stages.tokenize, stages.to_embed.close),
-    ]
+    threads = [] if refusal is None else stages.ingest_threads()
     threads += [stages.thread(f"worker-{i}.{slot}", functools.partial(stages.embed, i), stages.worker_done)
                 for i, n in enumerate(stages.threads_per_device) for slot in range(n)]
     errors_file = None
@@ -732,7 +753,9 @@ class _Writer:
             stats.statuses[reason] += 1
             where = f"{self.names[window.file_of(i)]}:{int(window.lines[i])}"
             if stats.failed <= WARN_FIRST:
-                log.warning("%s: %s (row %d kept as zeros)", where, reason, window.start_row + i)
+                ident = window.ids[i]  # a tar member's key, an image's path, an --id-field
+                log.warning("%s: %s (row %d%s kept as zeros)", where, reason, window.start_row + i,
+                            f", id {ident}," if isinstance(ident, str) else "")
             elif stats.failed == WARN_FIRST + 1:
                 log.warning("more bad records: counted in the summary%s",
                             "" if errors_file else "; pass --errors FILE to list them all")

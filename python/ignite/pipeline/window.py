@@ -11,6 +11,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ignite.pipeline.batcher import Buffers
+    from ignite.pipeline.images import PixelBuffer
 
 OK = "ok"
 BACKEND_ERROR = "backend_error"
@@ -136,6 +137,8 @@ class Batch:
     real_tokens: int
     embeddings: np.ndarray | None = None
     tried: set[int] = field(default_factory=set)  # workers (devices) this batch failed on
-    # The pooled buffers input_ids and attention_mask are views of; the writer releases them once
-    # it has copied the embeddings (a batch handed to another device is written only once).
-    storage: Buffers | None = None
+    # The pooled buffers input_ids and attention_mask (or pixels) are views of; the writer releases
+    # them once it has copied the embeddings (a batch handed to another device is written only once).
+    storage: Buffers | PixelBuffer | None = None
+    # An image batch: [rows, 3, H, W] float32 for a vision tower (input_ids and mask are then empty).
+    pixels: np.ndarray | None = None

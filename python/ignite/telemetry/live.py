@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from ignite.telemetry.clock import BusyClock
 
 # The stages a bottleneck can be, in data-flow order. The native ingest has a packer; the Python
-# stages pack in the tokenizer thread.
-STAGES = ("reader", "tokenizer", "packer", "devices", "writer")
+# stages pack in the tokenizer thread; an image run decodes and preprocesses instead of tokenizing.
+STAGES = ("reader", "tokenizer", "preprocess", "packer", "devices", "writer")
 SAMPLE_SECONDS = 1.0
 MAX_SAMPLES = 2048  # the series halves its resolution past this, so a run of days stays small
 

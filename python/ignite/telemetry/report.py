@@ -57,6 +57,10 @@ def bottleneck(shares: dict[str, float], snap: dict[str, Any], tokenizer_threads
     elif stage == "reader":
         advice = (f"{busy}{devices}: one thread reads and parses the input; keep it uncompressed or zstd "
                   f"(gzip is slower to inflate) on a faster disk")
+    elif stage == "preprocess":
+        n = snap["stages"].get("preprocess", {}).get("threads", 1)
+        advice = (f"{busy}{devices}: images are decoded and preprocessed on {n} threads; --image-decode fast "
+                  f"decodes large JPEGs at a reduced scale, and more cores help")
     elif stage == "packer":
         advice = f"{busy}{devices}: raise --batch-tokens (fewer, larger batches to pack)"
     else:
