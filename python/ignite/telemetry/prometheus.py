@@ -148,9 +148,8 @@ class MetricsExport:
         if self._writer is not None:
             self._writer.join()
             self.write_file()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        # The server is left to end with the process: shutdown() waits out its 0.5 s poll, a
+        # cost every run would pay, and a last scrape still sees the final counts.
 
     def write_file(self) -> None:
         """Atomically (prometheus_client writes a temporary file and renames it), so the textfile
