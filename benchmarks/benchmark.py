@@ -159,7 +159,11 @@ def flops_per_token(model: str, mean_tokens: float) -> float:
     (2 per multiply-add), plus attention over a sequence of the corpus's mean length."""
     from ignite.models import resolve_model
 
-    cfg = json.loads((resolve_model(model) / "config.json").read_text())
+    return flops_per_config(json.loads((resolve_model(model) / "config.json").read_text()), mean_tokens)
+
+
+def flops_per_config(cfg: dict[str, Any], mean_tokens: float) -> float:
+    """flops_per_token from a transformer config's sizes (a CLIP tower's config too)."""
     d, layers = cfg["hidden_size"], cfg["num_hidden_layers"]
     inter = cfg.get("intermediate_size", 4 * d)
     return 2.0 * layers * (4 * d * d + 2 * d * inter + 2 * mean_tokens * d)

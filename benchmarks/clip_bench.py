@@ -55,6 +55,46 @@ def gather(source: Path, limit: int, dest: Path) -> list[Path]:
     return files
 
 
+def vision_flops(vision: dict[str, Any]) -> tuple[int, float]:
+    """Tokens per image of a CLIP vision tower (patches and the class token) and its forward FLOPs
+    per image, counted as benchmark.flops_per_token counts a text encoder's."""
+    from benchmark import flops_per_config
+
+    tokens = (vision["image_size"] // vision["patch_size"]) ** 2 + 1
+    return tokens, tokens * flops_per_config(vision, tokens)
+
+
+def derive(result: dict[str, Any], vision: dict[str, Any]) -> None:
+    """Each row's share of this machine's matmul ceiling in its precision (tokens-equivalent: the
+    images' patch tokens through the tower's projections and feed-forward)."""
+    from benchmark import matmul_peak
+
+    tokens, flops = vision_flops(vision)
+    peaks = {dtype: matmul_peak(dtype) for dtype in sorted({r["dtype"] for r in result["rows"]})}
+    result.update(tokens_per_image=tokens, flops_per_image=flops, matmul_peak_flops=peaks)
+    for r in result["rows"]:
+        r["tokens_per_s"] = round(r["images_per_s"] * tokens, 1)
+        r["matmul_share"] = round(r["images_per_s"] * flops / peaks[r["dtype"]], 4)
+
+
+def report(result: dict[str, Any]) -> None:
+    info, rows = result["machine"], result["rows"]
+    lines = [f"{'system':<34} {'backend':<12} {'dtype':<6} {'images/s':>9} {'tokens/s':>9} {'of peak':>8} "
+             f"{'load s':>7} {'cos>=':>9}"]
+    for r in rows:
+        lines.append(f"{r['system']:<34} {r['backend']:<12} {r['dtype']:<6} {r['images_per_s']:>9.2f} "
+                     f"{r.get('tokens_per_s', 0):>9.0f} {r.get('matmul_share', 0):>8.1%} {r['load_s']:>7.1f} "
+                     f"{r['min_cosine_to_fp32_processor']:>9.5f}")
+    print(f"machine: {info['cpu']}, {info['cores']} cores; matmul flags: "
+          f"{' '.join(info.get('matmul_flags', [])) or 'none'}; matmul peak " +
+          ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in result.get("matmul_peak_flops", {}).items()))
+    print(f"model: {result['model']}; {result['images']} images; {result.get('tokens_per_image', '?')} tokens an image"
+          + (f"; {result['note']}" if result.get("note") else ""))
+    print("\n".join(lines))
+    print(f"best: Ignite {result['best'].get('ignite', {}).get('images_per_s', 0):.2f} images/s, "
+          f"{result['ignite_vs_best_baseline']:.2f}x the best baseline")
+
+
 def run_ignite(model: Path, folder: Path, work: Path, backend: str, dtype: str, cache: Path) -> dict[str, Any]:
     out = work / f"ignite-{backend}-{dtype}.npy"
     cmd = ignite_cmd() + ["embed", "--input", str(folder), "--output", str(out), "--model", str(model),
@@ -101,7 +141,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
-    p.add_argument("--images", type=Path, required=True, help="a folder of images and/or WebDataset .tar shards")
+    p.add_argument("--images", type=Path, default=None, help="a folder of images and/or WebDataset .tar shards")
     p.add_argument("--limit", type=int, default=400, help="images to embed (default 400)")
     p.add_argument("--model", type=Path, default=None,
                    help="a CLIP model folder (default: the ViT-B/32 architecture with random weights, built here)")
@@ -110,7 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
     p.add_argument("--note", default="", help="a line about the conditions, kept with the results")
+    p.add_argument("--derive", action="store_true",
+                   help="only recompute the derived columns (tokens/s, share of the matmul peak) of OUT/clip_bench.json")
     args = p.parse_args(argv)
+    if args.derive:
+        from random_clip import vision_config
+
+        path = args.out / "clip_bench.json"
+        result = json.loads(path.read_text())
+        derive(result, json.loads((args.model / "config.json").read_text())["vision_config"] if args.model
+               else vision_config("vit-b-32"))
+        path.write_text(json.dumps(result, indent=2))
+        report(result)
+        return 0
     logging.basicConfig(level=logging.INFO, format="clip_bench: %(message)s")
     work = Path(tempfile.mkdtemp(prefix="clip-bench-"))
     try:
@@ -156,22 +208,13 @@ def main(argv: list[str] | None = None) -> int:
                   "best": {k: {"backend": r["backend"], "dtype": r["dtype"], "images_per_s": r["images_per_s"]}
                            for k, r in best.items()},
                   "ignite_vs_best_baseline": round(ratio, 2)}
+        derive(result, json.loads((Path(model) / "config.json").read_text())["vision_config"])
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "clip_bench.json").write_text(json.dumps(result, indent=2))
         title = (f"CLIP ViT-B/32 (random weights), {len(files)} images file to file, {info['cpu']}, "
                  f"{info['cores']} cores")
         plot(rows, args.out / "clip_bench.png", title)
-        lines = [f"{'system':<34} {'backend':<12} {'dtype':<6} {'images/s':>9} {'load s':>7} {'cos>=':>9}"]
-        for r in rows:
-            lines.append(f"{r['system']:<34} {r['backend']:<12} {r['dtype']:<6} {r['images_per_s']:>9.2f} "
-                         f"{r['load_s']:>7.1f} {r['min_cosine_to_fp32_processor']:>9.5f}")
-        print(f"machine: {info['cpu']}, {info['cores']} cores; matmul flags: "
-              f"{' '.join(info.get('matmul_flags', [])) or 'none'}")
-        print(f"model: {result['model']}; {len(files)} images" + (f"; {args.note}" if args.note else ""))
-        print("\n".join(lines))
-        print(f"best: Ignite {best['ignite']['images_per_s'] if 'ignite' in best else 0:.2f} images/s vs best "
-              f"baseline {best_baseline['system']} {best_baseline['dtype']} {best_baseline['images_per_s']:.2f}: "
-              f"{ratio:.2f}x")
+        report(result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

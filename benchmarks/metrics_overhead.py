@@ -104,6 +104,10 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="a model path or name; 'tiny': a 2-layer random BERT "
                     "(default: Ignite's default model)")
     ap.add_argument("--pairs", type=int, default=3, help="A/B pairs, in A B B A order")
+    ap.add_argument("--cache-dir", type=Path, default=None,
+                    help="Ignite's cache (default: a new one; one that holds the model's export and --dtype auto's "
+                         "choice lets --warmup 0 skip the warm-up run)")
+    ap.add_argument("--warmup", type=int, default=1, help="runs not counted, first (default 1)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results" / "metrics")
     args = ap.parse_args()
 
@@ -117,11 +121,12 @@ def main() -> None:
         from tiny_model import make_tiny_model
 
         model = str(make_tiny_model(work / "tiny", Path(gt.MODEL_DIR)))
-    env = {**os.environ, "IGNITE_CACHE": str(work / "cache")}
+    env = {**os.environ, "IGNITE_CACHE": str(args.cache_dir or work / "cache")}
     base = [*ignite_cmd(), "embed", "--input", str(src), "--quiet", "--overwrite", *(["--model", model] if model else [])]
     plain = [*base, "--output", str(work / "a.npy")]
     metrics = [*base, "--output", str(work / "b.npy"), "--metrics-port", "0", "--metrics-file", str(work / "m.prom")]
-    run(plain, env, False)  # warm-up: the export and --dtype auto's measurement are cached from here on
+    for _ in range(args.warmup):  # the export and --dtype auto's measurement are cached from here on
+        run(plain, env, False)
     runs: dict[str, list[dict[str, float]]] = {"without": [], "with": []}
     for pair in range(args.pairs):
         order = ("without", "with") if pair % 2 == 0 else ("with", "without")

@@ -33,6 +33,13 @@ PREPROCESSOR = {
 PASSAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "passages.jsonl.zst"
 
 
+def vision_config(name: str) -> dict[str, int]:
+    """The vision tower's config of architecture `name`."""
+    vh, vl, vheads, vmlp, patch, size = ARCHITECTURES[name][:6]
+    return {"hidden_size": vh, "num_hidden_layers": vl, "num_attention_heads": vheads, "intermediate_size": vmlp,
+            "patch_size": patch, "image_size": size}
+
+
 def generated_texts(n: int, seed: int = 0) -> list[str]:
     """Sentences of pseudo-words, for a tokenizer where no corpus is at hand."""
     import random
@@ -81,7 +88,7 @@ def make(name: str, dest: Path, seed: int = 0, texts: list[str] | None = None) -
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    vh, vl, vheads, vmlp, patch, size, th, tl, theads, tmlp, proj = ARCHITECTURES[name]
+    th, tl, theads, tmlp, proj = ARCHITECTURES[name][6:]
     dest.mkdir(parents=True, exist_ok=True)
     train_tokenizer(texts if texts is not None else corpus_texts(3000), VOCAB[name], dest)
     vocab = json.loads((dest / "tokenizer.json").read_text())["model"]["vocab"]
@@ -89,8 +96,7 @@ def make(name: str, dest: Path, seed: int = 0, texts: list[str] | None = None) -
         text_config={"vocab_size": len(vocab), "hidden_size": th, "num_hidden_layers": tl,
                      "num_attention_heads": theads, "intermediate_size": tmlp, "max_position_embeddings": 77, "bos_token_id": vocab[SPECIAL[0]],
                      "eos_token_id": vocab[SPECIAL[1]], "pad_token_id": vocab[SPECIAL[1]]},
-        vision_config={"hidden_size": vh, "num_hidden_layers": vl, "num_attention_heads": vheads,
-                       "intermediate_size": vmlp, "patch_size": patch, "image_size": size},
+        vision_config=vision_config(name),
         projection_dim=proj)
     torch.manual_seed(seed)
     model = CLIPModel(config).eval()

@@ -70,41 +70,34 @@ def test_tiny_clip_text_fp32(tiny_clip: Path, tmp_path: Path, cache_dir: Path) -
     assert cos.min() >= 0.9999
 
 
-@pytest.mark.parametrize("backend", ["openvino", "torch"])
-def test_vit_b32_images_and_text_fp32(vit_b32: Path, backend: str, tmp_path: Path, cache_dir: Path) -> None:
-    """The ViT-B/32 architecture on 24 photos (12 loose, 12 from a shard) and 24 passages."""
-    root = shared_images()
-    items = folder_images(12) + tar_images(root / "photos-00000.tar", 12)
+def _both_towers(model: Path, items: list[tuple[str, bytes]], n_texts: int, tmp_path: Path, cache_dir: Path,
+                 opts: tuple[str, ...], label: str, least: float) -> None:
+    """Embed `items` (name, bytes) as loose files and `n_texts` passages through the CLI; each tower's
+    min cosine to transformers' get_image_features / get_text_features is at least `least`."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i, (key, data) in enumerate(items):
-        (inputs / f"{i:03d}-{key}.jpg").write_bytes(data)
-    opts = ("--backend", backend, "--dtype", "fp32", "--threads", "1", "--quiet")
-    got = _embed([inputs], tmp_path / "e.npy", vit_b32, cache_dir, *opts)
-    cos = cosine_rows(got, reference_image_embeddings(vit_b32, [b for _, b in items]))
-    print(f"ViT-B/32 (random weights) fp32 {backend} image cosine over {len(items)} photos: min {cos.min():.7f}")
-    assert cos.min() >= 0.9999
-    path, texts = _texts(24, tmp_path)
-    got = _embed([path], tmp_path / "t.npy", vit_b32, cache_dir, *opts)
-    cos = cosine_rows(got, reference_text_embeddings(vit_b32, texts))
-    print(f"ViT-B/32 (random weights) fp32 {backend} text cosine over {len(texts)} passages: min {cos.min():.7f}")
-    assert cos.min() >= 0.9999
+        (inputs / f"{i:03d}-{key}.jpg").write_bytes(data)  # the decoders go by the bytes, not the name
+    got = _embed([inputs], tmp_path / "e.npy", model, cache_dir, *opts)
+    cos = cosine_rows(got, reference_image_embeddings(model, [b for _, b in items]))
+    print(f"ViT-B/32 (random weights) {label} image cosine over {len(items)} photos: min {cos.min():.7f}")
+    assert cos.min() >= least
+    path, texts = _texts(n_texts, tmp_path)
+    got = _embed([path], tmp_path / "t.npy", model, cache_dir, *opts)
+    cos = cosine_rows(got, reference_text_embeddings(model, texts))
+    print(f"ViT-B/32 (random weights) {label} text cosine over {len(texts)} passages: min {cos.min():.7f}")
+    assert cos.min() >= least
+
+
+@pytest.mark.parametrize("backend", ["openvino", "torch"])
+def test_vit_b32_images_and_text_fp32(vit_b32: Path, backend: str, tmp_path: Path, cache_dir: Path) -> None:
+    """The ViT-B/32 architecture on 24 photos (12 loose, 12 from a shard) and 24 passages."""
+    items = folder_images(12) + tar_images(shared_images() / "photos-00000.tar", 12)
+    _both_towers(vit_b32, items, 24, tmp_path, cache_dir, ("--backend", backend, "--dtype", "fp32", "--threads", "1",
+                                                          "--quiet"), f"fp32 {backend}", 0.9999)
 
 
 def test_vit_b32_bf16(vit_b32: Path, tmp_path: Path, cache_dir: Path) -> None:
     """bf16 (torch; OpenVINO takes bf16 only where the CPU has it natively) against the fp32 reference."""
-    items = folder_images(8)
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for key, data in items:
-        (inputs / key).write_bytes(data)
-    opts = ("--backend", "torch", "--dtype", "bf16", "--threads", "1", "--quiet")
-    got = _embed([inputs], tmp_path / "e.npy", vit_b32, cache_dir, *opts)
-    cos = cosine_rows(got, reference_image_embeddings(vit_b32, [b for _, b in items]))
-    print(f"ViT-B/32 (random weights) bf16 image cosine over {len(items)} photos: min {cos.min():.5f}")
-    assert cos.min() >= 0.999
-    path, texts = _texts(8, tmp_path)
-    got = _embed([path], tmp_path / "t.npy", vit_b32, cache_dir, *opts)
-    cos = cosine_rows(got, reference_text_embeddings(vit_b32, texts))
-    print(f"ViT-B/32 (random weights) bf16 text cosine over {len(texts)} passages: min {cos.min():.5f}")
-    assert cos.min() >= 0.999
+    _both_towers(vit_b32, folder_images(8), 8, tmp_path, cache_dir,
+                 ("--backend", "torch", "--dtype", "bf16", "--threads", "1", "--quiet"), "bf16", 0.999)
