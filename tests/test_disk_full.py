@@ -69,7 +69,8 @@ def test_disk_full_mid_run_then_resume(small_disk: Path, corpus: list[Path], tin
     assert resumed.returncode == 0, resumed.stderr
     assert_same_npy_outputs(out, ref)
     assert errors.read_bytes() == ref.with_name("errors.jsonl").read_bytes()
-    assert sorted(p.name for p in small_disk.iterdir()) == ["emb.ids.parquet", "emb.npy", "errors.jsonl"]
+    assert sorted(p.name for p in small_disk.iterdir()) == ["emb.ids.parquet", "emb.npy", "emb.report.json",
+                                                           "errors.jsonl"]
 
 
 def test_disk_full_while_finishing_then_resume(small_disk: Path, corpus: list[Path], tiny_model: Path,
@@ -97,7 +98,7 @@ def test_disk_full_while_finishing_then_resume(small_disk: Path, corpus: list[Pa
     assert table.column("status").to_pylist() == meta_ref.column("status").to_pylist()
     emb = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(len(table), -1)
     np.testing.assert_allclose(emb, np.load(ref), atol=1e-5)
-    assert [p.name for p in small_disk.iterdir()] == ["emb.parquet"]
+    assert sorted(p.name for p in small_disk.iterdir()) == ["emb.parquet", "emb.parquet.report.json"]
 
 
 def _limit_file_size() -> None:

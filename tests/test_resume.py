@@ -216,7 +216,7 @@ def test_resume_on_first_run_and_after_completion(tmp_path: Path, tiny_model: Pa
     assert both.returncode == 2 and "not both" in both.stderr
     redo = run_cli(*args, "--overwrite", cache_dir=cache_dir)
     assert redo.returncode == 0 and np.load(out).shape == (50, 32), redo.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb.ids.parquet", "emb.npy", "in.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb.ids.parquet", "emb.npy", "emb.report.json", "in.jsonl"]
 
 
 def _read(path: Path, skip: int, window: int = 4) -> tuple[list[str], list[int], list[bool]]:

@@ -3,12 +3,30 @@
 // kOk, RGB pixels converted as Pillow's convert("RGB") converts that format's modes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "image/image.h"
 
 namespace ignite::image {
+
+// An encoded image in memory, read front to back by a library's read callback (libpng, giflib).
+struct ByteSource {
+  const std::uint8_t* data;
+  std::size_t size;
+  std::size_t at = 0;
+
+  std::size_t left() const { return size - at; }
+  // Copies min(n, left()) bytes to `out`; returns how many.
+  std::size_t take(void* out, std::size_t n) {
+    n = std::min(n, left());
+    std::memcpy(out, data + at, n);
+    at += n;
+    return n;
+  }
+};
 
 Status decode_jpeg(const std::uint8_t* data, std::size_t size, const DecodeOptions& options, Decoded& out);
 Status decode_png(const std::uint8_t* data, std::size_t size, const DecodeOptions& options, Decoded& out);

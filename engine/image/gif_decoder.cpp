@@ -15,18 +15,9 @@
 namespace ignite::image {
 namespace {
 
-struct Source {
-  const std::uint8_t* data;
-  std::size_t size;
-  std::size_t at;
-};
-
 int read_bytes(GifFileType* gif, GifByteType* out, int count) {
-  auto* src = static_cast<Source*>(gif->UserData);
-  const std::size_t n = std::min(static_cast<std::size_t>(count < 0 ? 0 : count), src->size - src->at);
-  std::memcpy(out, src->data + src->at, n);
-  src->at += n;
-  return static_cast<int>(n);
+  auto* src = static_cast<ByteSource*>(gif->UserData);
+  return static_cast<int>(src->take(out, static_cast<std::size_t>(count < 0 ? 0 : count)));
 }
 
 struct GifCloser {
@@ -39,7 +30,7 @@ struct GifCloser {
 }  // namespace
 
 Status decode_gif(const std::uint8_t* data, std::size_t size, const DecodeOptions& options, Decoded& out) {
-  Source src{data, size, 0};
+  ByteSource src{data, size};
   int error = 0;
   std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&src, read_bytes, &error));
   if (!gif) return Status::kBadImage;

@@ -17,17 +17,10 @@
 namespace ignite::image {
 namespace {
 
-struct Source {
-  const std::uint8_t* data;
-  std::size_t size;
-  std::size_t at;
-};
-
 void read_bytes(png_structp png, png_bytep out, png_size_t count) {
-  auto* src = static_cast<Source*>(png_get_io_ptr(png));
-  if (count > src->size - src->at) png_error(png, "truncated");  // longjmps
-  std::memcpy(out, src->data + src->at, count);
-  src->at += count;
+  auto* src = static_cast<ByteSource*>(png_get_io_ptr(png));
+  if (count > src->left()) png_error(png, "truncated");  // longjmps
+  src->take(out, count);
 }
 
 void on_error(png_structp png, png_const_charp) { png_longjmp(png, 1); }
@@ -49,7 +42,7 @@ struct Reader {
 };
 
 // Only trivially destructible locals here (see the file comment).
-Status decode_inner(Reader& r, Source& src, const DecodeOptions& options, Decoded& out,
+Status decode_inner(Reader& r, ByteSource& src, const DecodeOptions& options, Decoded& out,
                     std::vector<png_bytep>& rows, std::vector<std::uint8_t>& wide) {
   png_structp png = r.png;
   png_infop info = r.info;
@@ -103,7 +96,7 @@ Status decode_png(const std::uint8_t* data, std::size_t size, const DecodeOption
   if (!r.png) return Status::kBadImage;
   r.info = png_create_info_struct(r.png);
   if (!r.info) return Status::kBadImage;
-  Source src{data, size, 0};
+  ByteSource src{data, size};
   std::vector<png_bytep> rows;
   std::vector<std::uint8_t> wide;
   return decode_inner(r, src, options, out, rows, wide);

@@ -149,8 +149,11 @@ def _stage_rows(snap: dict[str, Any], share: dict[str, float]) -> dict[str, dict
 def write(path: Path, report: dict[str, Any]) -> None:
     """Atomically: a reader never sees half a report."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half report behind
 
 
 def load(path: Path) -> dict[str, Any]:
