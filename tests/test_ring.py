@@ -198,6 +198,6 @@ def test_two_producers_two_consumers_see_every_item_once() -> None:
 
 def test_build_info() -> None:
     info = build_info()
-    assert set(info) == {"cuda", "tensorrt", "reader", "version", "compiler"}
-    assert all(isinstance(info[k], bool) for k in ("cuda", "tensorrt", "reader"))
+    assert set(info) == {"cuda", "tensorrt", "reader", "image", "version", "compiler"}
+    assert all(isinstance(info[k], bool) for k in ("cuda", "tensorrt", "reader", "image"))
     assert info["version"] and info["compiler"]

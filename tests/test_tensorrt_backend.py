@@ -165,6 +165,6 @@ def test_export_failure_is_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path
         raise RuntimeError("Exporting the operator 'aten::foo' to ONNX opset version 17\nis not supported")
 
     monkeypatch.setattr(ignite.models.export, "export_onnx", broken)
-    options = types.SimpleNamespace(max_length=128)
+    options = types.SimpleNamespace(max_length=128, tower="text")
     with pytest.raises(BackendUnavailable, match="cannot export the ONNX graph.*aten::foo.*not supported"):
         open_tensorrt(object(), options, str(tmp_path), "cuda:0", "fp16", 65536)
