@@ -182,13 +182,18 @@ def test_bad_images_keep_their_rows(tiny_clip: Path, photos: list, baseline: dic
     assert meta[0]["status"] == "image_too_large"
 
 
-def test_kill_then_resume_equals_uninterrupted(tiny_clip: Path, tmp_path: Path, cache_dir: Path) -> None:
-    root = shared_images()
-    loose = tmp_path / "loose"
+def _loose_and_shard(tmp_path: Path, folder: str, n_loose: int, n_tar: int) -> tuple[Path, Path]:
+    """The first `n_loose` shared loose photos in tmp_path/folder, and a tar of the first `n_tar`
+    images of the first shared shard."""
+    loose = tmp_path / folder
     loose.mkdir()
-    for name, data in folder_images(40):
+    for name, data in folder_images(n_loose):
         (loose / name).write_bytes(data)
-    shard = write_tar(tmp_path / "s.tar", tar_images(root / "photos-00000.tar", 80))
+    return loose, write_tar(tmp_path / "s.tar", tar_images(shared_images() / "photos-00000.tar", n_tar))
+
+
+def test_kill_then_resume_equals_uninterrupted(tiny_clip: Path, tmp_path: Path, cache_dir: Path) -> None:
+    loose, shard = _loose_and_shard(tmp_path, "loose", 40, 80)
     inputs = [loose, shard]
     args = ["embed", "--input", *inputs, "--model", tiny_clip, *FAST, "--window-records", "8"]
     reference = tmp_path / "ref.npy"
@@ -223,12 +228,7 @@ def test_search_by_text_and_by_image(tmp_path_factory: pytest.TempPathFactory, t
     """ViT-B/32 architecture, random weights: the ranking means nothing, but the path works end to end
     and an image finds itself first (one whose nearest other photo is not a near-copy of it)."""
     model = build_clip("vit-b-32", tmp_path_factory.getbasetemp() / "clip-vit-b-32")
-    root = shared_images()
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for name, data in folder_images(30):
-        (photos / name).write_bytes(data)
-    shard = write_tar(tmp_path / "s.tar", tar_images(root / "photos-00000.tar", 20))
+    photos, shard = _loose_and_shard(tmp_path, "photos", 30, 20)
     index = tmp_path / "idx"
     proc = run_cli("embed", "--input", photos, shard, "--output", tmp_path / "e.npy", "--model", model,
                    "--index", index, *FAST, cache_dir=cache_dir)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ignite.backends.base import BackendUnavailable, Runner, capabilities
 from ignite.hardware import cpu_flags, cpu_has_native_bf16, cpu_model
+from ignite.models.quantize import cosines
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,6 @@ def cached_choices(cache_dir: Path) -> list[Choice]:
     return [c for c in found if c is not None]
 
 
-def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return (a * b).sum(1) / np.maximum(norms, 1e-12)
-
-
 def _texts_per_second(runner: Runner, batches: Sequence[Batch]) -> float:
     """Texts per second with the runner driven as the run drives it: one thread per in-flight slot
     it declares (OpenVINO's throughput mode runs a batch per stream at once)."""
@@ -142,7 +138,7 @@ def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequen
         out = np.concatenate([runner.run(ids, mask) for ids, mask in batches])
         if dtype == "fp32" and reference is None:
             reference = out
-        elif reference is not None and (low := float(_cosines(out, reference).min())) < FIDELITY:
+        elif reference is not None and (low := float(cosines(out, reference).min())) < FIDELITY:
             notes.append(f"{name} left out (cosine {low:.4f} to fp32)")
             continue
         speeds[name] = round(_texts_per_second(runner, batches), 1)
