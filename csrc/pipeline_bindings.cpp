@@ -43,9 +43,17 @@ py::array_t<T> view(const T* data, std::vector<py::ssize_t> shape, const py::obj
   return py::array_t<T>(shape, strides, data, owner);
 }
 
+// The batch points into the pipeline's windows and buffer pool, so it must go before the
+// reference that may be the pipeline's last: members are destroyed in reverse order, and the
+// destructor says so explicitly.
 struct PyBatch {
+  py::object pipeline;
   std::unique_ptr<Batch> batch;
-  py::object pipeline;  // the batch points into the pipeline's windows and buffer pool
+
+  PyBatch(std::unique_ptr<Batch> b, py::object owner) : pipeline(std::move(owner)), batch(std::move(b)) {}
+  PyBatch(PyBatch&&) = default;
+  PyBatch& operator=(PyBatch&&) = delete;
+  ~PyBatch() { batch.reset(); }
 };
 
 struct PyWindow {

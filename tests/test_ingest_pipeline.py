@@ -45,7 +45,8 @@ class _RowRunner:
 
 def _embed(tmp: Path, inputs: list[Path], model_dir: Path, *, python: bool, monkeypatch: pytest.MonkeyPatch,
            id_field: str | None = "id", window_records: int = 64, batch_tokens: int = 512, prefix: str = "",
-           stop_after: int | None = None, resume: bool = False):  # type: ignore[no-untyped-def]
+           stop_after: int | None = None, resume: bool = False,
+           runner: _RowRunner | None = None):  # type: ignore[no-untyped-def]
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
@@ -71,7 +72,7 @@ def _embed(tmp: Path, inputs: list[Path], model_dir: Path, *, python: bool, monk
     tokenizer = WindowTokenizer(model_dir / "tokenizer.json", 128, prefix, threads=2)
     stop = StopSignals()
     stop.signum = 15
-    runner = _RowRunner(stop_after, stop.event)
+    runner = runner or _RowRunner(stop_after, stop.event)
     stats = run_pipeline(cfg, expand_inputs([str(p) for p in inputs]), runner, tokenizer, work, start, stop)
     return stats, out
 
@@ -212,3 +213,34 @@ def test_stopped_and_resumed_matches_uninterrupted(tmp_path: Path, model_dir: Pa
                             batch_tokens=256, resume=True)
         _same_run(whole, resumed)
         assert (tmp_path / "whole" / "errors.jsonl").read_bytes() == (part / "errors.jsonl").read_bytes()
+
+
+
+class _KeepingRunner(_RowRunner):
+    """Keeps every batch's ids (a view whose base is the native batch) past the run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[np.ndarray] = []
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        self.kept.append(input_ids)
+        return super().run(input_ids, attention_mask)
+
+
+def test_a_batch_outliving_its_pipeline_goes_first(tmp_path: Path, model_dir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches kept past the run (as a traceback cycle collected later keeps one) hold the last
+    reference to the pipeline: each gives its buffers back to the pool before the pool goes. The
+    other order freed the pool first and aborted a later garbage collection."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"record {i} " * (i % 7 + 1)}) + "\n"
+                           for i in range(3000)))
+    for round_ in range(20):
+        runner = _KeepingRunner()
+        _embed(tmp_path / f"r{round_}", [src], model_dir, python=False, monkeypatch=monkeypatch,
+               window_records=100, batch_tokens=256, runner=runner)
+        assert len(runner.kept) > 10
+        expected = [ids.copy() for ids in runner.kept]
+        assert all((a == b).all() for a, b in zip(runner.kept, expected))  # still readable
+        runner.kept.clear()  # the last batch frees the pipeline
