@@ -85,6 +85,33 @@ def test_measure_keeps_the_fastest_faithful_pair(tiny: Path, tmp_path: Path) -> 
     assert autotune.load(tmp_path, "k") == choice and autotune.cached_choices(tmp_path) == [choice]
 
 
+def test_openvino_stream_counts_are_measured_too(tiny: Path, tmp_path: Path) -> None:
+    """The OpenVINO winner is timed at the other stream counts its threads allow; the choice
+    names the count, and the runner opened for it runs that many batches at once."""
+    spec = load_spec(tiny, str(tiny))
+    options = ModelOptions(pooling="mean", normalize=True, max_length=128, prefix="", dim=None)
+    from ignite.pipeline.tokenize import WindowTokenizer
+
+    tok = WindowTokenizer(spec.tokenizer_path, 128)
+    batches = autotune.calibration_batches(*tok.encode([f"record {i} " + "word " * (i % 37) for i in range(200)]),
+                                           tok.pad_id, 2048)
+    opened: list[int | None] = []
+
+    def open_pair(backend: str, dtype: str, streams: int | None = None):  # type: ignore[no-untyped-def]
+        opened.append(streams)
+        return open_cpu_pair(backend, dtype, spec, options, tmp_path, 2, 2048, streams)
+
+    choice, runner = autotune.measure([("openvino", "fp32")], open_pair, batches, threads=2)
+    assert opened[0] is None and len(opened) == 2 and opened[1] in (1, 2), opened
+    assert len(choice.texts_per_second) == 2 and choice.streams in (None, opened[1])
+    assert choice.why.startswith("openvino fp32") and "stream" in choice.why
+    if choice.streams is not None:
+        assert runner.slots == choice.streams
+    autotune.store(tmp_path, "k", choice)
+    assert autotune.load(tmp_path, "k") == choice
+    assert autotune.stream_options(1, 1) == [] and autotune.stream_options(16, 4) == [1, 2]
+
+
 def test_cli_measures_once_then_reuses(tiny: Path, tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"text": f"record {i} " + "word " * (i % 20)}) + "\n" for i in range(300)))

@@ -61,13 +61,14 @@ def open_int8(backend: str, spec: ModelSpec, options: ModelOptions, cache_dir: o
 
 
 def open_cpu_pair(backend: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
-                  threads: int, batch_tokens: int) -> Runner:
-    """One backend/precision pair on the CPU, as --backend auto's measurement tries them."""
-    return _open(backend, dtype, spec, options, cache_dir, threads, "cpu", batch_tokens)
+                  threads: int, batch_tokens: int, streams: int | None = None) -> Runner:
+    """One backend/precision pair on the CPU, as --backend auto's measurement tries them;
+    `streams` (OpenVINO only): batches at once, None for OpenVINO's own choice."""
+    return _open(backend, dtype, spec, options, cache_dir, threads, "cpu", batch_tokens, streams)
 
 
 def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,
-          threads: int, device: str, batch_tokens: int) -> Runner:
+          threads: int, device: str, batch_tokens: int, streams: int | None = None) -> Runner:
     if name == "tensorrt":
         from ignite.backends.tensorrt import open_tensorrt
 
@@ -86,12 +87,14 @@ def _open(name: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_d
 
         from ignite.models.export import export_onnx
 
-        if name == "openvino":
-            from ignite.backends.openvino import OpenVinoRunner as OnnxRunner
-        else:
-            from ignite.backends.onnxruntime import OnnxRuntimeRunner as OnnxRunner
         onnx_path = export_onnx(spec, options, Path(cache_dir))
-        return OnnxRunner(str(onnx_path), threads, dtype)
+        if name == "openvino":
+            from ignite.backends.openvino import OpenVinoRunner
+
+            return OpenVinoRunner(str(onnx_path), threads, dtype, streams)
+        from ignite.backends.onnxruntime import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(str(onnx_path), threads, dtype)
     raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
 
 

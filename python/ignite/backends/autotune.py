@@ -6,7 +6,8 @@ and timed on a few batches of the user's own records; a pair whose embeddings dr
 (a row under cosine 0.999) is out; the fastest left wins. The choice is cached in `--cache-dir`
 under a key of everything that could change it (CPU model and flags, threads, backend versions,
 model files and options, batch size), so later runs pay nothing. Explicit `--backend` and
-`--dtype` narrow the candidates; both explicit, nothing is measured.
+`--dtype` narrow the candidates; both explicit, nothing is measured. OpenVINO is also timed at
+other stream counts (how its threads split into batches run at once).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ignite.backends.base import BackendUnavailable, Runner, capabilities
+from ignite.backends.openvino import MAX_STREAMS
 from ignite.hardware import cpu_flags, cpu_has_native_bf16, cpu_model
 from ignite.models.quantize import cosines
 
@@ -34,8 +36,9 @@ log = logging.getLogger(__name__)
 CPU_CANDIDATES = (("openvino", "fp32"), ("onnxruntime", "fp32"), ("openvino", "bf16"), ("torch", "bf16"))
 FIDELITY = 0.999  # the least cosine to fp32 of any calibration row
 SECONDS_PER_CANDIDATE = 0.8  # timed span per pair, after one warm-up batch
-SAMPLE_RECORDS = 256  # the first records of the input, tokenized, make the calibration batches
-CACHE_FORMAT = 1
+SAMPLE_RECORDS = 256
+STREAM_COUNTS = (1, 2, 4)  # OpenVINO stream counts worth timing (capped by the threads)  # the first records of the input, tokenized, make the calibration batches
+CACHE_FORMAT = 2  # 2: OpenVINO stream counts measured too
 
 
 @dataclass
@@ -45,10 +48,11 @@ class Choice:
     why: str  # one line for the log and `ignite doctor`
     texts_per_second: dict[str, float] = field(default_factory=dict)  # "backend dtype" -> measured
     seconds: float = 0.0  # what measuring cost
+    streams: int | None = None  # OpenVINO's batches at once; None: its throughput heuristic
 
 
 Batch = tuple[np.ndarray, np.ndarray]  # ids, mask
-Opener = Callable[[str, str], Runner]
+Opener = Callable[..., Runner]  # (backend, dtype[, streams]) -> an open runner
 
 
 def candidates(backend: str, dtype: str) -> tuple[list[tuple[str, str]], list[str]]:
@@ -99,10 +103,12 @@ def cached_choices(cache_dir: Path) -> list[Choice]:
     return [c for c in found if c is not None]
 
 
-def _texts_per_second(runner: Runner, batches: Sequence[Batch]) -> float:
+def _texts_per_second(runner: Runner, batches: Sequence[Batch], warm: bool = False) -> float:
     """Texts per second with the runner driven as the run drives it: one thread per in-flight slot
-    it declares (OpenVINO's throughput mode runs a batch per stream at once)."""
-    runner.run(*batches[0])  # warm-up: first-call allocations and kernel choices
+    it declares (OpenVINO's throughput mode runs a batch per stream at once). `warm`: the batches
+    have run on it already (the fidelity pass), so no warm-up batch is needed."""
+    if not warm:
+        runner.run(*batches[0])  # first-call allocations and kernel choices
     slots = max(1, capabilities(runner).slots)
     began = time.perf_counter()
 
@@ -119,15 +125,24 @@ def _texts_per_second(runner: Runner, batches: Sequence[Batch]) -> float:
     return rows / (time.perf_counter() - began)
 
 
+def stream_options(threads: int, tried: int) -> list[int]:
+    """OpenVINO stream counts to time besides the `tried` one its throughput heuristic chose:
+    fewer, wider streams can win on few cores or long batches, more on many cores."""
+    return sorted({n for n in STREAM_COUNTS if n <= min(threads, MAX_STREAMS)} - {tried})
+
+
 def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequence[Batch],
-            notes: Sequence[str] = ()) -> tuple[Choice, Runner]:
+            notes: Sequence[str] = (), threads: int = 1) -> tuple[Choice, Runner]:
     """Open and time each pair on `batches`; the fastest faithful one, and its runner (still open,
-    so the run does not open it twice). `notes`: what was left out before, for the reason."""
+    so the run does not open it twice). The fastest faithful OpenVINO precision is then timed at
+    other stream counts for `threads` threads (same graph and precision: no new fidelity pass). `notes`: what was
+    left out before, for the reason."""
     began = time.perf_counter()
     reference: np.ndarray | None = None
     speeds: dict[str, float] = {}
     notes = list(notes)
-    best: tuple[float, str, str, Runner] | None = None
+    best: tuple[float, str, str, int | None, Runner] | None = None
+    openvino: tuple[str, Runner] | None = None  # the fastest faithful OpenVINO precision
     for backend, dtype in pairs:
         name = f"{backend} {dtype}"
         try:
@@ -141,16 +156,28 @@ def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequen
         elif reference is not None and (low := float(cosines(out, reference).min())) < FIDELITY:
             notes.append(f"{name} left out (cosine {low:.4f} to fp32)")
             continue
-        speeds[name] = round(_texts_per_second(runner, batches), 1)
+        speeds[name] = round(_texts_per_second(runner, batches, warm=True), 1)
+        if backend == "openvino" and (openvino is None or speeds[name] > speeds[f"openvino {openvino[0]}"]):
+            openvino = (dtype, runner)
         if best is None or speeds[name] > best[0]:
-            best = (speeds[name], backend, dtype, runner)
+            best = (speeds[name], backend, dtype, None, runner)
     if best is None:
         raise BackendUnavailable("; ".join(notes) or "no candidate backend")
-    top, backend, dtype, runner = best
-    others = [f"{n} {v / top:.2f}x" for n, v in speeds.items() if n != f"{backend} {dtype}"]
-    why = f"{backend} {dtype} measured fastest here ({top:,.0f} texts/s" + \
+    if openvino is not None:
+        dtype, slots = openvino[0], capabilities(openvino[1]).slots
+        openvino = None  # its runner stays open only while it is the best
+        for streams in stream_options(threads, slots):
+            runner = open_pair("openvino", dtype, streams)
+            name = f"openvino {dtype} {streams} stream{'s' if streams > 1 else ''}"
+            speeds[name] = round(_texts_per_second(runner, batches), 1)
+            if speeds[name] > best[0]:
+                best = (speeds[name], "openvino", dtype, streams, runner)
+    top, backend, dtype, streams, runner = best
+    chosen = f"{backend} {dtype}" + (f" {streams} stream{'s' if streams > 1 else ''}" if streams else "")
+    others = [f"{n} {v / top:.2f}x" for n, v in speeds.items() if n != chosen]
+    why = f"{chosen} measured fastest here ({top:,.0f} texts/s" + \
           (f"; {', '.join(others)}" if others else "") + ")" + (f"; {'; '.join(notes)}" if notes else "")
-    return Choice(backend, dtype, why, speeds, round(time.perf_counter() - began, 2)), runner
+    return Choice(backend, dtype, why, speeds, round(time.perf_counter() - began, 2), streams), runner
 
 
 def calibration_batches(token_ids: np.ndarray, offsets: np.ndarray, pad_id: int, batch_tokens: int,

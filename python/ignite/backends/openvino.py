@@ -19,8 +19,10 @@ class OpenVinoRunner:
     name = "openvino"
     device = "cpu"
 
-    def __init__(self, model_path: str, threads: int, dtype: str) -> None:
-        """`model_path`: the exported ONNX graph, or for int8 the quantized OpenVINO IR (.xml)."""
+    def __init__(self, model_path: str, threads: int, dtype: str, streams: int | None = None) -> None:
+        """`model_path`: the exported ONNX graph, or for int8 the quantized OpenVINO IR (.xml);
+        `streams`: batches run at once, the threads split between them (None: OpenVINO's
+        throughput heuristic; --backend auto measures the alternatives)."""
         try:
             import openvino as ov
         except ImportError as exc:
@@ -35,11 +37,12 @@ class OpenVinoRunner:
         # The pipeline gives each stream a worker thread (`slots`); on 2 cores two one-thread
         # streams beat one two-thread stream by ~6% whole-process (small batches scale poorly
         # across threads).
-        self._model = core.compile_model(model_path, "CPU", {
-            "INFERENCE_PRECISION_HINT": _PRECISION[dtype],
-            "PERFORMANCE_HINT": "THROUGHPUT",
-            "INFERENCE_NUM_THREADS": threads,
-        })
+        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": _PRECISION[dtype], "INFERENCE_NUM_THREADS": threads}
+        if streams is None:
+            config["PERFORMANCE_HINT"] = "THROUGHPUT"
+        else:
+            config["NUM_STREAMS"] = max(1, min(MAX_STREAMS, streams))
+        self._model = core.compile_model(model_path, "CPU", config)
         self.slots = max(1, min(MAX_STREAMS, int(self._model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))
         self.capabilities = Capabilities(slots=self.slots)
         self._requests: queue.SimpleQueue = queue.SimpleQueue()  # one idle request per free slot
