@@ -65,7 +65,7 @@ def run_ignite(model: str, data: Path, work: Path, backend: str, dtype: str, cac
     if not match:
         raise RuntimeError(f"no summary line in Ignite's output:\n{err[-2000:]}")
     used = re.search(r"on (\S+) (\S+) (\S+);", err)
-    chose = re.search(r"auto: (\S+ \S+)", err)  # what --backend/--dtype auto picked, measured or cached
+    chose = re.search(r"auto: (\S+ \w+(?: \d+ streams?)?)", err)  # what --backend/--dtype auto picked, measured or cached
     return {"system": "ignite", "backend": used.group(1) if used else backend, "auto_chose": chose.group(1) if chose else "",
             "dtype": used.group(3) if used else dtype, "seconds": float(match.group(2)),
             "load_s": round(wall - float(match.group(2)), 2), "peak_rss_mb": round(rss, 1),

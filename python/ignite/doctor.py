@@ -66,7 +66,7 @@ def rows() -> list[tuple[str, str]]:
     from ignite.config import default_cache_dir
 
     for choice in cached_choices(default_cache_dir()):
-        out.append(("measured on this CPU", f"{choice.backend} {choice.dtype}: {choice.why}"))
+        out.append(("measured on this CPU", f"{choice.label}: {choice.why}"))
     return out
 
 

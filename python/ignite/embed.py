@@ -175,7 +175,7 @@ def _measured_cpu_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokeniz
         return open_cpu_pair(backend, dtype, spec, cfg.model, cfg.cache_dir, cfg.threads, cfg.batch_tokens, streams)
 
     if (choice := autotune.load(cfg.cache_dir, key)) is not None:
-        log.info("auto: %s %s, as measured before on this machine: %s", choice.backend, choice.dtype, choice.why)
+        log.info("auto: %s, as measured before on this machine: %s", choice.label, choice.why)
         return open_pair(choice.backend, choice.dtype, choice.streams)
     first = next(iter(RecordReader(files[0], cfg.field, None, autotune.SAMPLE_RECORDS).windows()), None)
     texts = [t for t, s in zip(first.texts, first.status) if s == "ok"] if first is not None else []

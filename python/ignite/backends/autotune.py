@@ -50,6 +50,15 @@ class Choice:
     seconds: float = 0.0  # what measuring cost
     streams: int | None = None  # OpenVINO's batches at once; None: its throughput heuristic
 
+    @property
+    def label(self) -> str:
+        return _label(self.backend, self.dtype, self.streams)
+
+
+def _label(backend: str, dtype: str, streams: int | None) -> str:
+    """'openvino fp32', or with a measured stream count 'openvino fp32 1 stream'."""
+    return f"{backend} {dtype}" + (f" {streams} stream{'s' if streams > 1 else ''}" if streams else "")
+
 
 Batch = tuple[np.ndarray, np.ndarray]  # ids, mask
 Opener = Callable[..., Runner]  # (backend, dtype[, streams]) -> an open runner
@@ -168,12 +177,12 @@ def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequen
         openvino = None  # its runner stays open only while it is the best
         for streams in stream_options(threads, slots):
             runner = open_pair("openvino", dtype, streams)
-            name = f"openvino {dtype} {streams} stream{'s' if streams > 1 else ''}"
+            name = _label("openvino", dtype, streams)
             speeds[name] = round(_texts_per_second(runner, batches), 1)
             if speeds[name] > best[0]:
                 best = (speeds[name], "openvino", dtype, streams, runner)
     top, backend, dtype, streams, runner = best
-    chosen = f"{backend} {dtype}" + (f" {streams} stream{'s' if streams > 1 else ''}" if streams else "")
+    chosen = _label(backend, dtype, streams)
     others = [f"{n} {v / top:.2f}x" for n, v in speeds.items() if n != chosen]
     why = f"{chosen} measured fastest here ({top:,.0f} texts/s" + \
           (f"; {', '.join(others)}" if others else "") + ")" + (f"; {'; '.join(notes)}" if notes else "")
