@@ -182,3 +182,30 @@ def test_on_disk_merge_equals_shards_and_moves_with_its_folder(ivf_index: tuple[
     assert searched.returncode == 0, searched.stderr
     assert [line.split("\t")[1] for line in searched.stdout.splitlines()[1:]] == ["1", "2", "3"]
     assert "ondisk" not in searched.stdout and "resizing" not in searched.stdout
+
+
+def test_the_pre_pass_sample_is_uniform_and_names_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index's pre-pass sample (drawn per window with NumPy): every kept text is the record
+    of its row, unreadable records are never kept, the rows are spread uniformly over the input,
+    replaced texts are let go, and the native and Python readers give the same sample."""
+    from ignite.index import sample as sample_module
+    from ignite.index.inline import sample_records
+    from ignite.io.inputs import expand_inputs
+
+    n = 120_000
+    lines = [json.dumps({"text": f"record {i} " + "é" * (i % 5)}) if i % 11 else "{not json" for i in range(n)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    files = expand_inputs([str(src)])
+    monkeypatch.setattr(sample_module, "COMPACT_BYTES", 0)  # compact as often as it may
+    sample = sample_records(files, "text", 5000)
+    assert sample.total == n and sample.seen == n - len(range(0, n, 11)) and len(sample) == 5000
+    rows = sample.rows
+    assert len(set(rows.tolist())) == 5000 and not (rows % 11 == 0).any()
+    assert sample.texts(np.arange(5000)) == [f"record {r} " + "é" * (r % 5) for r in rows.tolist()]
+    counts = np.bincount(rows * 10 // n, minlength=10)  # ~500 a tenth; 5 sigma is ~110
+    assert (abs(counts - 500) < 110).all(), counts
+    assert sum(len(c) for c in sample._chunks) <= 2 * int(sample._length.sum())
+    monkeypatch.setenv("IGNITE_READER", "python")
+    python = sample_records(files, "text", 5000)
+    assert (python.rows == rows).all()

@@ -1,6 +1,6 @@
 """Set up the inline index before the pipeline starts: one quick pass over the inputs counts
-the records and draws a uniform sample (reservoir) across all of them; the sample is embedded
-to train the coarse quantizer and to serve as recall queries."""
+the records and draws a uniform sample (index/sample.py) across all of them; the sample is
+embedded to train the coarse quantizer and to serve as recall queries."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +15,7 @@ from ignite.backends.base import Runner
 from ignite.images.records import ImageRecords
 from ignite.index.builder import IndexBuilder
 from ignite.index.plan import plan_index
+from ignite.index.sample import Reservoir
 from ignite.io.inputs import InputFile
 from ignite.io.readers import RecordReader
 from ignite.pipeline.encode import embed_images, embed_texts
@@ -31,29 +32,19 @@ SAMPLE_CAP = 1 << 20  # texts kept by the pre-pass (~0.5 GB at most)
 SEED = 0
 
 
-def sample_records(files: list[InputFile], field: str, size: int, seed: int = SEED) -> tuple[int, list[int], list[str]]:
-    """(record count, rows, texts) of a uniform sample of `size` readable records (Algorithm R).
-    The loop is per window; the per-record work is one random draw."""
-    rng = random.Random(seed)
-    rows: list[int] = []
-    texts: list[str] = []
-    seen = 0  # readable records so far
-    total = 0  # all records (rows)
+def sample_records(files: list[InputFile], field: str, size: int, seed: int = SEED) -> Reservoir:
+    """A uniform sample of `size` readable records of `files` (with their count), drawn per
+    window: the native reader's windows reach the sample as UTF-8 arenas, no Python per record."""
+    reservoir = Reservoir(size, seed)
     for item in files:
         for window in RecordReader(item, field, None, 65536).windows():
-            for i, status in enumerate(window.status):
-                if status != OK:
-                    continue
-                if len(rows) < size:
-                    rows.append(total + i)
-                    texts.append(window.texts[i])
-                else:
-                    j = rng.randrange(seen + 1)
-                    if j < size:
-                        rows[j], texts[j] = total + i, window.texts[i]
-                seen += 1
-            total += len(window.texts)
-    return total, rows, texts
+            text_bytes, offsets = window.text_bytes, window.text_offsets
+            if text_bytes is None or offsets is None:  # the Python reader's windows (parquet, fallback)
+                encoded = [t.encode("utf-8") for t in window.texts]
+                text_bytes = np.frombuffer(b"".join(encoded), np.uint8)
+                offsets = np.cumsum([0] + [len(e) for e in encoded])
+            reservoir.add(text_bytes, offsets, np.asarray(window.status) == OK)
+    return reservoir
 
 
 def prepare_index(folder: Path, kind: str, memory_bytes: int, shard_size: int, files: list[InputFile], field: str,
@@ -67,15 +58,17 @@ def prepare_index(folder: Path, kind: str, memory_bytes: int, shard_size: int, f
     start = time.perf_counter()
     # One pass: count and keep a uniform reservoir big enough for any plan; a uniform subset of
     # it is still uniform over the input.
-    count, rows, texts = sample_records(files, field, SAMPLE_CAP)
+    sample = sample_records(files, field, SAMPLE_CAP)
 
     def embed(picked: np.ndarray) -> np.ndarray:
-        return embed_texts([texts[i] for i in picked], tokenizer, runner, batch_tokens, pad_multiple)
+        return embed_texts(sample.texts(picked), tokenizer, runner, batch_tokens, pad_multiple)
 
-    return index_from_sample(folder, kind, memory_bytes, shard_size, count, rows, embed, runner.dim, metadata, start)
+    return index_from_sample(folder, kind, memory_bytes, shard_size, sample.total, sample.rows, embed, runner.dim,
+                             metadata, start)
 
 
-def index_from_sample(folder: Path, kind: str, memory_bytes: int, shard_size: int, count: int, rows: list[int],
+def index_from_sample(folder: Path, kind: str, memory_bytes: int, shard_size: int, count: int,
+                      rows: list[int] | np.ndarray,
                       embed: Callable[[np.ndarray], np.ndarray], dim: int, metadata: dict,
                       start: float) -> IndexBuilder:
     """Plan the index for `count` records, embed the part of the sample (output `rows`) it trains
