@@ -24,7 +24,9 @@ result at 1 / serial.
 Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
 completing zeros) at 1 and 2 tokenizer threads; the same run with a Python thread spinning beside.
 
-    python benchmarks/pipeline_cpu_cost.py [--input passages.jsonl.zst] [--limit 20000] [--json OUT]
+    python benchmarks/pipeline_cpu_cost.py [--input passages.jsonl.zst] [--limit 20000] [--json OUT.json]
+
+With --json, OUT.png beside it plots the per-stage costs and the thread scaling.
 """
 from __future__ import annotations
 
@@ -300,7 +302,39 @@ def main() -> None:
             "projection_16_cores_records_per_s": projected, "parallel_efficiency_1_to_2": efficiency,
             "spinner": spin,
         }, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        plot(results, scaling, info, n, args.json.with_suffix(".png"))
+        print(f"wrote {args.json} and {args.json.with_suffix('.png').name}")
+
+
+def plot(results: dict[str, Any], scaling: dict[str, dict[str, float]], info: dict[str, Any], n: int,
+         path: Path) -> None:
+    """Per-stage CPU us per record, before and after (left); wall records/s at 1 and 2 tokenizer
+    threads (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (cost, scale) = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(len(STAGES) + 1)
+    for i, name in enumerate(PATHS):
+        values = [results[name][k] for k in (*STAGES, "total")]
+        cost.bar(x + (i - 0.5) * 0.4, values, 0.4, label=name)
+    cost.set_xticks(x, [*STAGES, "total"])
+    cost.set_ylabel("CPU us per record")
+    cost.legend()
+    cost.grid(axis="y", alpha=0.3)
+    for name, by_threads in scaling.items():
+        scale.plot([1, 2], [by_threads["1"], by_threads["2"]], marker="o", label=name)
+    scale.set_xticks([1, 2])
+    scale.set_xlabel("tokenizer threads")
+    scale.set_ylabel("wall records/s")
+    scale.legend(fontsize=8)
+    scale.grid(alpha=0.3)
+    fig.suptitle(f"{n:,} passages, null model, file to file; {info['cpu']}, {info['cores']} cores", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

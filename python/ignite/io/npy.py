@@ -47,7 +47,7 @@ class NpyAppender:
     def append(self, rows: np.ndarray) -> None:
         data = np.ascontiguousarray(rows, dtype=self.dtype)
         assert data.ndim == 2 and data.shape[1] == self.dim, data.shape
-        self._file.write(data.tobytes())
+        self._file.write(memoryview(data).cast("B"))  # the array's own bytes: no copy
         self.rows += data.shape[0]
 
     def sync(self) -> None:
