@@ -4,7 +4,7 @@ with the null model of pipeline_cpu_cost.py (so the cost is Ignite's own), wall 
 batches. Before (IGNITE_PIPELINE=python) a window holds one file, so one-record files make
 one-record batches; after, windows span files.
 
-    python benchmarks/small_files.py [--input passages.jsonl.zst] [--files 20000] [--json OUT]
+    python benchmarks/small_files.py [--input passages.jsonl.zst] [--files 20000] [--json OUT.json]   (OUT.png beside it)
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, open_text  # noqa: E402
@@ -70,7 +72,31 @@ def main() -> None:
                                          "files": len(lines), "window_records": args.window_records,
                                          "batch_tokens": args.batch_tokens, "unit": "wall records/s, null model",
                                          "results": results}, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        plot(results, info, len(lines), args.json.with_suffix(".png"))
+        print(f"wrote {args.json} and {args.json.with_suffix('.png').name}")
+
+
+def plot(results: dict[str, dict[str, dict[str, float]]], info: dict, files: int, path: Path) -> None:
+    """Wall records/s of one file and of the many one-record files, per path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    inputs = list(next(iter(results.values())))
+    x = np.arange(len(results))
+    for i, name in enumerate(inputs):
+        ax.bar(x + (i - 0.5) * 0.4, [results[p][name]["wall_records_per_s"] for p in results], 0.4, label=name)
+    ax.set_xticks(x, list(results))
+    ax.set_ylabel("wall records/s (null model)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(f"{files:,} passages as one file and as one-record files\n{info['cpu']}, {info['cores']} cores",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
