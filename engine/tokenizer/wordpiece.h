@@ -14,26 +14,45 @@
 namespace ignite {
 
 // Open-addressing hash map from byte strings to token ids; immutable once built.
+//
+// Lookups are the tokenizer's hot loop (greedy longest match tries many candidate lengths, most
+// of which miss), so the layout is for cache misses: a small Bloom filter answers most misses
+// without touching the slots, and each slot holds its key's first 8 bytes, so a key of up to 8
+// bytes (most of a BERT vocabulary) is compared in a register, without a second memory access.
 class VocabMap {
  public:
+  // Bytes a caller of find_padded must be able to read past the key's end.
+  static constexpr std::size_t kPadding = 8;
+
   void build(const std::vector<std::pair<std::string_view, std::int32_t>>& entries);
   // The id of `key`, or -1.
   std::int32_t find(std::string_view key) const;
+  // find() for a key whose storage is readable for kPadding bytes past its end (the bytes there
+  // are ignored): no copy and whole-word loads.
+  std::int32_t find_padded(const char* key, std::size_t n) const;
   std::size_t max_key_bytes() const { return max_key_; }
   std::size_t size() const { return count_; }
 
-  static std::uint64_t hash(const char* s, std::size_t n);
+  // Hash of the n bytes at s; reads up to kPadding - 1 bytes past them.
+  static std::uint64_t hash_padded(const char* s, std::size_t n);
 
  private:
   struct Slot {
-    std::uint32_t hash = 0;
+    std::uint64_t head = 0;  // first 8 bytes of the key, zero-filled
     std::uint32_t len = 0;
-    std::uint32_t off = 0;
     std::int32_t id = -1;  // -1: empty
   };
+  bool maybe_has(std::uint64_t h) const {
+    const std::uint64_t bit = (h >> 32) & bloom_mask_;
+    return (bloom_[bit >> 6] >> (bit & 63)) & 1;
+  }
+
   std::vector<Slot> slots_;
-  std::string keys_;
+  std::vector<std::uint32_t> tail_off_;  // per slot: where bytes 8.. of a longer key are in keys_
+  std::string keys_;                     // tails of keys longer than 8 bytes, then kPadding zeros
+  std::vector<std::uint64_t> bloom_;     // one bit per key, set at bit (hash >> 32) & bloom_mask_
   std::size_t mask_ = 0;
+  std::uint64_t bloom_mask_ = 0;
   std::size_t max_key_ = 0;
   std::size_t count_ = 0;
 };
