@@ -103,6 +103,7 @@ std::int32_t VocabMap::find_padded(const char* key, std::size_t n) const {
     const Slot& s = slots_[i];
     if (s.id < 0) return -1;
     if (s.head != head || s.len != n) continue;
+    if (n <= 8) return s.id;  // the head was the whole key: no need to touch tail_off_
     // Bytes 8.. of a longer key, compared 8 at a time (keys_ ends with kPadding zeros).
     const char* tail = keys_.data() + tail_off_[i];
     bool same = true;
@@ -136,6 +137,17 @@ std::optional<std::int32_t> WordPiece::token_id(std::string_view token) const {
   return id;
 }
 
+std::size_t WordPiece::first_end(const char* word, std::size_t n, std::size_t start, const VocabMap& map) {
+  std::size_t end = std::min(n, start + map.max_key_bytes());
+  while (end > start && end < n && is_continuation_byte(word[end])) --end;
+  return end;
+}
+
+void WordPiece::prefetch(const char* word, std::size_t n) const {
+  const std::size_t end = first_end(word, n, 0, whole_);
+  if (end > 0) whole_.prefetch(VocabMap::hash_padded(word, end));
+}
+
 void WordPiece::tokenize(std::string_view word, std::size_t n_chars, std::vector<std::int32_t>& out) const {
   if (n_chars > max_chars_) {
     out.push_back(unk_id_);
@@ -154,14 +166,21 @@ void WordPiece::tokenize(std::string_view word, std::size_t n_chars, std::vector
   }
   std::memcpy(w, word.data(), n);
   std::memset(w + n, 0, VocabMap::kPadding);
+  tokenize_padded(w, n, n_chars, out);
+}
 
+void WordPiece::tokenize_padded(const char* w, std::size_t n, std::size_t n_chars,
+                                std::vector<std::int32_t>& out) const {
+  if (n_chars > max_chars_) {
+    out.push_back(unk_id_);
+    return;
+  }
   const std::size_t mark = out.size();
   std::size_t start = 0;
   while (start < n) {
     const VocabMap& map = start == 0 ? whole_ : continuation_;
     // No piece is longer than the map's longest key: start there, on a code point boundary.
-    std::size_t end = std::min(n, start + map.max_key_bytes());
-    while (end > start && end < n && is_continuation_byte(w[end])) --end;
+    std::size_t end = first_end(w, n, start, map);
     std::int32_t id = -1;
     while (end > start) {
       id = map.find_padded(w + start, end - start);

@@ -30,6 +30,12 @@ class VocabMap {
   // find() for a key whose storage is readable for kPadding bytes past its end (the bytes there
   // are ignored): no copy and whole-word loads.
   std::int32_t find_padded(const char* key, std::size_t n) const;
+  // Starts loading the memory that find_padded(key, n) reads first; `h` = hash_padded(key, n).
+  void prefetch(std::uint64_t h) const {
+    const std::uint64_t bit = (h >> 32) & bloom_mask_;
+    __builtin_prefetch(&bloom_[bit >> 6]);
+    __builtin_prefetch(&slots_[h & mask_]);
+  }
   std::size_t max_key_bytes() const { return max_key_; }
   std::size_t size() const { return count_; }
 
@@ -71,6 +77,11 @@ class WordPiece {
 
   // Appends the ids of `word` (n_chars code points) to `out`.
   void tokenize(std::string_view word, std::size_t n_chars, std::vector<std::int32_t>& out) const;
+  // tokenize() for a word whose storage is readable for VocabMap::kPadding bytes past its end.
+  void tokenize_padded(const char* word, std::size_t n, std::size_t n_chars, std::vector<std::int32_t>& out) const;
+  // Starts loading what tokenize_padded will read first for this word (same contract), so that
+  // the memory latency of looking up one word overlaps the work on the words before it.
+  void prefetch(const char* word, std::size_t n) const;
 
   std::int32_t unk_id() const { return unk_id_; }
   // The id of a vocabulary token, or nullopt.
@@ -78,6 +89,10 @@ class WordPiece {
   std::size_t vocab_size() const { return whole_.size(); }
 
  private:
+  // The first candidate piece at `start`: the longest the map could hold, on a code point
+  // boundary.
+  static std::size_t first_end(const char* word, std::size_t n, std::size_t start, const VocabMap& map);
+
   VocabMap whole_;         // every token, looked up at the start of a word
   VocabMap continuation_;  // tokens that start with the prefix, keyed without it
   std::int32_t unk_id_ = -1;
