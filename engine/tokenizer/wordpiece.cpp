@@ -91,13 +91,13 @@ void VocabMap::build(const std::vector<std::pair<std::string_view, std::int32_t>
 std::int32_t VocabMap::find(std::string_view key) const {
   if (key.size() > max_key_) return -1;
   const std::string k = padded(key);
-  return find_padded(k.data(), key.size());
+  return find_padded(k.data(), key.size(), false);
 }
 
-std::int32_t VocabMap::find_padded(const char* key, std::size_t n) const {
+std::int32_t VocabMap::find_padded(const char* key, std::size_t n, bool likely_miss) const {
   if (n > max_key_) return -1;
   const std::uint64_t h = hash_padded(key, n);
-  if (!maybe_has(h)) return -1;
+  if (likely_miss && !maybe_has(h)) return -1;
   const std::uint64_t head = low_bytes(load8(key), n);
   for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
@@ -182,9 +182,13 @@ void WordPiece::tokenize_padded(const char* w, std::size_t n, std::size_t n_char
     // No piece is longer than the map's longest key: start there, on a code point boundary.
     std::size_t end = first_end(w, n, start, map);
     std::int32_t id = -1;
+    // The longest candidate is a hit more often than not (most words are whole vocabulary
+    // tokens); the shorter ones, tried after a miss, mostly miss.
+    bool likely_miss = false;
     while (end > start) {
-      id = map.find_padded(w + start, end - start);
+      id = map.find_padded(w + start, end - start, likely_miss);
       if (id >= 0) break;
+      likely_miss = true;
       --end;
       while (end > start && is_continuation_byte(w[end])) --end;
     }
