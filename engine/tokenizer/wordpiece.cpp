@@ -90,6 +90,11 @@ void VocabMap::build(const std::vector<std::pair<std::string_view, std::int32_t>
 
 std::int32_t VocabMap::find(std::string_view key) const {
   if (key.size() > max_key_) return -1;
+  char stack[64 + kPadding] = {};
+  if (key.size() <= 64) {
+    if (!key.empty()) std::memcpy(stack, key.data(), key.size());  // data() may be null
+    return find_padded(stack, key.size(), false);
+  }
   const std::string k = padded(key);
   return find_padded(k.data(), key.size(), false);
 }
@@ -164,7 +169,7 @@ void WordPiece::tokenize(std::string_view word, std::size_t n_chars, std::vector
     heap.resize(n + VocabMap::kPadding);
     w = heap.data();
   }
-  std::memcpy(w, word.data(), n);
+  if (n) std::memcpy(w, word.data(), n);  // data() may be null when empty
   std::memset(w + n, 0, VocabMap::kPadding);
   tokenize_padded(w, n, n_chars, out);
 }
