@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -47,8 +48,12 @@ std::size_t Tokenizer::encode(std::string_view text, std::vector<std::int32_t>& 
   split_words(text, ws, uncertain);
   const auto& items = ws.words.items();
   const char* bytes = ws.words.bytes();
+  // The first lookups of the next kPrefetchAhead words, computed as they were prefetched.
+  std::array<WordPiece::FirstLookup, kPrefetchAhead> ahead;
   auto prefetch = [&](std::size_t i) {
-    if (i < items.size() && items[i].token < 0) model_.prefetch(bytes + items[i].begin, items[i].size);
+    if (i < items.size() && items[i].token < 0) {
+      ahead[i % kPrefetchAhead] = model_.prefetch(bytes + items[i].begin, items[i].size);
+    }
   };
   for (std::size_t i = 0; i < kPrefetchAhead; ++i) prefetch(i);
 
@@ -58,11 +63,12 @@ std::size_t Tokenizer::encode(std::string_view text, std::vector<std::int32_t>& 
   // Invariant: out holds first + min(count, limit_) ids before each item; past limit_ the
   // ids are only counted.
   for (std::size_t i = 0; i < items.size(); ++i) {
-    prefetch(i + kPrefetchAhead);
+    const WordPiece::FirstLookup lookup = ahead[i % kPrefetchAhead];
+    prefetch(i + kPrefetchAhead);  // reuses the slot just read
     const auto& item = items[i];
     const std::size_t before = out.size();
     if (item.token >= 0) out.push_back(item.token);
-    else model_.tokenize_padded(bytes + item.begin, item.size, item.n_chars, out);
+    else model_.tokenize_padded(bytes + item.begin, item.size, item.n_chars, out, &lookup);
     count += out.size() - before;
     if (count > limit_) out.resize(first + limit_);
   }

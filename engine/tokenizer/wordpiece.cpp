@@ -99,9 +99,8 @@ std::int32_t VocabMap::find(std::string_view key) const {
   return find_padded(k.data(), key.size(), false);
 }
 
-std::int32_t VocabMap::find_padded(const char* key, std::size_t n, bool likely_miss) const {
+std::int32_t VocabMap::find_hashed(const char* key, std::size_t n, std::uint64_t h, bool likely_miss) const {
   if (n > max_key_) return -1;
-  const std::uint64_t h = hash_padded(key, n);
   if (likely_miss && !maybe_has(h)) return -1;
   const std::uint64_t head = low_bytes(load8(key), n);
   for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
@@ -148,9 +147,12 @@ std::size_t WordPiece::first_end(const char* word, std::size_t n, std::size_t st
   return end;
 }
 
-void WordPiece::prefetch(const char* word, std::size_t n) const {
-  const std::size_t end = first_end(word, n, 0, whole_);
-  if (end > 0) whole_.prefetch(VocabMap::hash_padded(word, end));
+WordPiece::FirstLookup WordPiece::prefetch(const char* word, std::size_t n) const {
+  FirstLookup first;
+  first.end = first_end(word, n, 0, whole_);
+  first.hash = VocabMap::hash_padded(word, first.end);
+  whole_.prefetch(first.hash);
+  return first;
 }
 
 void WordPiece::tokenize(std::string_view word, std::size_t n_chars, std::vector<std::int32_t>& out) const {
@@ -174,8 +176,8 @@ void WordPiece::tokenize(std::string_view word, std::size_t n_chars, std::vector
   tokenize_padded(w, n, n_chars, out);
 }
 
-void WordPiece::tokenize_padded(const char* w, std::size_t n, std::size_t n_chars,
-                                std::vector<std::int32_t>& out) const {
+void WordPiece::tokenize_padded(const char* w, std::size_t n, std::size_t n_chars, std::vector<std::int32_t>& out,
+                                const FirstLookup* first) const {
   if (n_chars > max_chars_) {
     out.push_back(unk_id_);
     return;
@@ -185,13 +187,15 @@ void WordPiece::tokenize_padded(const char* w, std::size_t n, std::size_t n_char
   while (start < n) {
     const VocabMap& map = start == 0 ? whole_ : continuation_;
     // No piece is longer than the map's longest key: start there, on a code point boundary.
-    std::size_t end = first_end(w, n, start, map);
+    const bool known = start == 0 && first;
+    std::size_t end = known ? first->end : first_end(w, n, start, map);
     std::int32_t id = -1;
     // The longest candidate is a hit more often than not (most words are whole vocabulary
     // tokens); the shorter ones, tried after a miss, mostly miss.
     bool likely_miss = false;
     while (end > start) {
-      id = map.find_padded(w + start, end - start, likely_miss);
+      id = known && !likely_miss ? map.find_hashed(w, end, first->hash, false)
+                                 : map.find_padded(w + start, end - start, likely_miss);
       if (id >= 0) break;
       likely_miss = true;
       --end;

@@ -30,7 +30,11 @@ class VocabMap {
   // find() for a key whose storage is readable for kPadding bytes past its end (the bytes there
   // are ignored): no copy and whole-word loads. `likely_miss`: ask the Bloom filter first, which
   // saves the slots' cache miss on a miss but costs a load of its own on a hit.
-  std::int32_t find_padded(const char* key, std::size_t n, bool likely_miss) const;
+  std::int32_t find_padded(const char* key, std::size_t n, bool likely_miss) const {
+    return find_hashed(key, n, hash_padded(key, n), likely_miss);
+  }
+  // find_padded() with h = hash_padded(key, n) computed already.
+  std::int32_t find_hashed(const char* key, std::size_t n, std::uint64_t h, bool likely_miss) const;
   // Starts loading the slot that find_padded(key, n, false) reads first; `h` = hash_padded(key, n).
   void prefetch(std::uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
   std::size_t max_key_bytes() const { return max_key_; }
@@ -74,11 +78,18 @@ class WordPiece {
 
   // Appends the ids of `word` (n_chars code points) to `out`.
   void tokenize(std::string_view word, std::size_t n_chars, std::vector<std::int32_t>& out) const;
-  // tokenize() for a word whose storage is readable for VocabMap::kPadding bytes past its end.
-  void tokenize_padded(const char* word, std::size_t n, std::size_t n_chars, std::vector<std::int32_t>& out) const;
+  // The first lookup of a word, the whole word or its longest prefix the vocabulary could hold.
+  struct FirstLookup {
+    std::size_t end = 0;       // bytes
+    std::uint64_t hash = 0;    // VocabMap::hash_padded of them
+  };
+  // tokenize() for a word whose storage is readable for VocabMap::kPadding bytes past its end;
+  // `first`, when given, is what prefetch() returned for it.
+  void tokenize_padded(const char* word, std::size_t n, std::size_t n_chars, std::vector<std::int32_t>& out,
+                       const FirstLookup* first = nullptr) const;
   // Starts loading what tokenize_padded will read first for this word (same contract), so that
   // the memory latency of looking up one word overlaps the work on the words before it.
-  void prefetch(const char* word, std::size_t n) const;
+  FirstLookup prefetch(const char* word, std::size_t n) const;
 
   std::int32_t unk_id() const { return unk_id_; }
   // The id of a vocabulary token, or nullopt.
