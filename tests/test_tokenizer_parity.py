@@ -149,3 +149,28 @@ def test_bert_processing_and_prefix(tmp_path: Path, tokenizer_json: Path, genera
 def test_truncation_lengths(tokenizer_json: Path, generated: list[str], max_length: int) -> None:
     assert_parity(tokenizer_json, generated[:3000], max_length=max_length, max_uncertain=0.4,
                   label=f"max_length={max_length}")
+
+
+def test_fast_path_edges(tokenizer_json: Path, vocab_words: list[str]) -> None:
+    """The cases the native fast paths treat apart: vocabulary pieces around the 8-byte key head
+    the lookup compares in a register (7 to 18 bytes), with bytes after them that must not count;
+    ASCII runs right after non-ASCII text, where a dropped control must not break a run of
+    combining marks; words on both sides of max_input_chars_per_word and of the 256 bytes the
+    model copies on the stack; [UNK] words among good ones; added tokens in mid-word."""
+    by_len: dict[int, list[str]] = {}
+    for w in vocab_words:
+        by_len.setdefault(len(w.encode()), []).append(w)
+    pieces = [w for n in range(7, 19) for w in by_len.get(n, [])[:6]]
+    texts: list[str] = []
+    for w in pieces:
+        texts += [w, w.upper(), w + "s", w + "x", w[:-1], w + w, w + "é", "é" + w, f"{w}.{w}", w[:8] + "\u0301" + w[8:]]
+    marks = ["e\u0301\x01\u0302", "a\u0308\x00\u0323b", "o\u0323\x7f\u0302 x", "\u00e9\x01\u0301a",
+             "A\u030a\u0301\tB", "\u4e2dabc\u0301", "abc\u4e2d\u0301def", "x\u200b\u0301y"]
+    long_words = ["a" * 99, "a" * 100, "a" * 101, "\u00e9" * 100, "\u00e9" * 101, "\u0436" * 100,
+                  "\u0436" * 129, "\U0001d400" * 64, "\U0001d400" * 65, "ab" * 50, "ab" * 130,
+                  "x" * 255 + " y", "\u0436" * 60 + "\U0001d400" * 20, "\U0001F600" * 70]
+    unk = ["hello \u2603\u2603 world", "caf\u00e9 \U0001d400\U0001d401 tea", "\x01\x02\x03", "a\x00b",
+           "[MASK]hello", "hel[MASK]lo", "un[SEP]affable", "end mid-wor", "trailing ", " "]
+    texts += marks + long_words + unk + [" ".join(texts[i:i + 7]) for i in range(0, len(texts), 7)]
+    assert_parity(tokenizer_json, texts, max_uncertain=0.4, label="fast-path edges")
+    assert_parity(tokenizer_json, texts, max_length=8, max_uncertain=0.4, label="fast-path edges, max_length=8")

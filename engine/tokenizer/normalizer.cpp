@@ -8,16 +8,17 @@ BertNormalizer::BertNormalizer(const BertNormalizerOptions& options) : options_(
   if (options_.clean_text) unstable_mask_ |= unicode::kUnstableControl;
   if (options_.strip_accents) unstable_mask_ |= unicode::kUnstableMark | unicode::kUnassigned;
   if (options_.lowercase) unstable_mask_ |= unicode::kUnstableLower | unicode::kUnassigned;
+  space_flags_ = unicode::props(U' ').flags;
   for (int c = 0; c < 128; ++c) {
     const auto& p = unicode::props(static_cast<char32_t>(c));
-    ascii_flags_[c] = p.flags;
     int mapped = c;
     if (options_.clean_text) {
       if (c == 0 || (p.flags & unicode::kControl)) mapped = -1;
       else if (p.flags & unicode::kSpace) mapped = ' ';
     }
     if (mapped >= 0 && options_.lowercase && p.lower_len == 1) mapped = static_cast<int>(unicode::sequences()[p.lower_off]);
-    ascii_[c] = static_cast<std::int16_t>(mapped);
+    ascii_[c].mapped = static_cast<std::int16_t>(mapped);
+    ascii_[c].flags = mapped >= 0 ? unicode::props(static_cast<char32_t>(mapped)).flags : 0;
   }
 }
 

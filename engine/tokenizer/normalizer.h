@@ -54,9 +54,14 @@ class BertNormalizer {
 
   BertNormalizerOptions options_;
   std::uint16_t unstable_mask_;
-  // What each ASCII byte becomes: -1 dropped, else the byte it maps to.
-  std::array<std::int16_t, 128> ascii_;
-  std::array<std::uint16_t, 128> ascii_flags_;
+  // What each ASCII byte becomes, in one load: the byte it maps to (-1: dropped) and that
+  // byte's property flags.
+  struct AsciiMapping {
+    std::int16_t mapped;
+    std::uint16_t flags;
+  };
+  std::array<AsciiMapping, 128> ascii_;
+  std::uint16_t space_flags_;  // of ' ', which whitespace and CJK ideographs bring
   std::vector<char32_t> trusted_;  // sorted
 };
 
@@ -70,10 +75,15 @@ bool BertNormalizer::normalize(std::string_view text, std::u32string& pending, S
   pending.clear();
   while (p < end) {
     if (*p < 0x80) {
-      const int mapped = ascii_[*p++];
-      if (mapped < 0) continue;
+      const AsciiMapping m = ascii_[*p++];
+      if (m.mapped < 0) continue;  // a dropped control leaves a run of marks unbroken
       if (!pending.empty()) flush(pending, sink);
-      sink(static_cast<char32_t>(mapped), ascii_flags_[mapped]);
+      sink(static_cast<char32_t>(m.mapped), m.flags);
+      // The rest of this ASCII run, most text: nothing is pending any more.
+      while (p < end && *p < 0x80) {
+        const AsciiMapping a = ascii_[*p++];
+        if (a.mapped >= 0) sink(static_cast<char32_t>(a.mapped), a.flags);
+      }
       continue;
     }
     char32_t cp = unicode::decode_utf8(p, end);
@@ -83,14 +93,14 @@ bool BertNormalizer::normalize(std::string_view text, std::u32string& pending, S
       if (cp == 0 || cp == unicode::kReplacement || (props->flags & unicode::kControl)) continue;
       if (props->flags & unicode::kSpace) {
         if (!pending.empty()) flush(pending, sink);
-        sink(U' ', ascii_flags_[' ']);
+        sink(U' ', space_flags_);
         continue;
       }
     }
     const bool cjk = options_.handle_chinese_chars && (props->flags & unicode::kCjk);
     if (cjk) {
       if (!pending.empty()) flush(pending, sink);
-      sink(U' ', ascii_flags_[' ']);
+      sink(U' ', space_flags_);
     }
     if (options_.strip_accents) {
       if (props->nfd_len == 0) {
@@ -104,7 +114,7 @@ bool BertNormalizer::normalize(std::string_view text, std::u32string& pending, S
     }
     if (cjk) {
       if (!pending.empty()) flush(pending, sink);
-      sink(U' ', ascii_flags_[' ']);
+      sink(U' ', space_flags_);
     }
   }
   if (!pending.empty()) flush(pending, sink);

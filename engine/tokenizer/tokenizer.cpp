@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -20,46 +21,68 @@ Tokenizer::Tokenizer(BertNormalizer normalizer, AddedTokens added, WordPiece mod
       limit_(post_.sequence_limit(max_length)),
       pad_id_(pad_id) {}
 
+namespace {
+// How many words ahead of the one being cut into pieces the model's first lookup is prefetched:
+// enough to cover a cache miss with the work on the words in between.
+constexpr std::size_t kPrefetchAhead = 8;
+static_assert(BertPreTokenizer::Words::kPadding >= VocabMap::kPadding, "lookups read past a word's end");
+}  // namespace
+
+void Tokenizer::split_words(std::string_view text, Workspace& ws, bool& uncertain) const {
+  auto& words = ws.words;
+  words.clear();
+  auto on_text = [&](std::string_view piece) {
+    if (normalizer_.normalize(piece, ws.pending, [&](char32_t cp, std::uint16_t flags) { words.push(cp, flags); })) {
+      uncertain = true;
+    }
+    words.end_word();
+  };
+  added_.split(text, on_text, [&](std::int32_t id) { words.push_token(id); });
+  words.done();
+}
+
 std::size_t Tokenizer::encode(std::string_view text, std::vector<std::int32_t>& out, bool& uncertain,
                               Workspace& ws) const {
+  // First the whole text into words, then the words into pieces: the pieces' lookups (a cache
+  // miss each, often) are prefetched a few words ahead.
+  split_words(text, ws, uncertain);
+  const auto& items = ws.words.items();
+  const char* bytes = ws.words.bytes();
+  // The first lookups of the next kPrefetchAhead words, computed as they were prefetched.
+  std::array<WordPiece::FirstLookup, kPrefetchAhead> ahead;
+  auto prefetch = [&](std::size_t i) {
+    if (i < items.size() && items[i].token < 0) {
+      ahead[i % kPrefetchAhead] = model_.prefetch(bytes + items[i].begin, items[i].size);
+    }
+  };
+  for (std::size_t i = 0; i < kPrefetchAhead; ++i) prefetch(i);
+
   out.insert(out.end(), post_.prefix().begin(), post_.prefix().end());
   const std::size_t first = out.size();
   std::size_t count = 0;  // sequence tokens, truncated or not
-  // Keeps at most limit_ sequence tokens in `out`; past that only counts.
-  // Invariant: out holds first + min(count, limit_) ids before each word.
-  auto keep = [&](std::size_t before) {
+  // Invariant: out holds first + min(count, limit_) ids before each item; past limit_ the
+  // ids are only counted.
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const WordPiece::FirstLookup lookup = ahead[i % kPrefetchAhead];
+    prefetch(i + kPrefetchAhead);  // reuses the slot just read
+    const auto& item = items[i];
+    const std::size_t before = out.size();
+    if (item.token >= 0) out.push_back(item.token);
+    else model_.tokenize_padded(bytes + item.begin, item.size, item.n_chars, out, &lookup);
     count += out.size() - before;
     if (count > limit_) out.resize(first + limit_);
-  };
-  auto on_word = [&](std::string_view word, std::size_t n_chars) {
-    const std::size_t before = out.size();
-    model_.tokenize(word, n_chars, out);
-    keep(before);
-  };
-  auto on_text = [&](std::string_view piece) {
-    auto& splitter = ws.splitter;
-    if (normalizer_.normalize(piece, ws.pending,
-                              [&](char32_t cp, std::uint16_t flags) { splitter.push(cp, flags, on_word); })) {
-      uncertain = true;
-    }
-    splitter.finish(on_word);
-  };
-  auto on_token = [&](std::int32_t id) {
-    const std::size_t before = out.size();
-    out.push_back(id);
-    keep(before);
-  };
-  added_.split(text, on_text, on_token);
+  }
   out.insert(out.end(), post_.suffix().begin(), post_.suffix().end());
   return count + post_.added();
 }
 
 std::vector<std::string> Tokenizer::words(std::string_view text) const {
-  std::vector<std::string> out;
   Workspace ws;
-  auto on_word = [&](std::string_view word, std::size_t) { out.emplace_back(word); };
-  normalizer_.normalize(text, ws.pending, [&](char32_t cp, std::uint16_t flags) { ws.splitter.push(cp, flags, on_word); });
-  ws.splitter.finish(on_word);
+  ws.words.clear();
+  normalizer_.normalize(text, ws.pending, [&](char32_t cp, std::uint16_t flags) { ws.words.push(cp, flags); });
+  ws.words.done();
+  std::vector<std::string> out;
+  for (const auto& item : ws.words.items()) out.emplace_back(ws.words.word(item));
   return out;
 }
 

@@ -43,7 +43,7 @@ class Tokenizer {
 
   // Per-thread scratch buffers; reuse one across calls on a thread.
   struct Workspace {
-    BertPreTokenizer::Splitter splitter;
+    BertPreTokenizer::Words words;
     std::u32string pending;
     std::string prefixed;  // prefix + text, when there is a prefix
   };
@@ -77,6 +77,9 @@ class Tokenizer {
   const PostProcessor& post_processor() const { return post_; }
 
  private:
+  // Normalises and pre-tokenizes `text` into ws.words, added tokens in their places.
+  void split_words(std::string_view text, Workspace& ws, bool& uncertain) const;
+
   BertNormalizer normalizer_;
   AddedTokens added_;
   WordPiece model_;

@@ -2,6 +2,7 @@
 // refusals, truncation and counts, and encode_batch and encode_rows over threads (run under
 // ASan/UBSan and TSan).
 // Parity with HF tokenizers on real and generated text is tested in tests/test_tokenizer_parity.py.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -11,6 +12,7 @@
 #include "tokenizer/json.h"
 #include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/wordpiece.h"
 
 #include "check.h"
 
@@ -160,6 +162,64 @@ static void test_canonical_ordering() {
   CHECK(t.words("A\xC3\x89") == std::vector<std::string>{"AE"});
 }
 
+// VocabMap compares a key's first 8 bytes in a register and the rest from its tail store, and
+// find_padded ignores the bytes after the key: keys around those lengths, sharing heads.
+static void test_vocab_map() {
+  using ignite::VocabMap;
+  const std::vector<std::string> keys = {"a", "abcdefg", "abcdefgh", "abcdefghi", "abcdefgh12345678",
+                                         "abcdefgh123456789", "abcdefgh12345679", "zzzzzzzzzzzzzzzzzzzz"};
+  std::vector<std::pair<std::string_view, std::int32_t>> entries;
+  for (std::size_t i = 0; i < keys.size(); ++i) entries.emplace_back(keys[i], static_cast<std::int32_t>(i));
+  entries.emplace_back("a", 42);  // a repeated key: the last one wins
+  VocabMap map;
+  map.build(entries);
+  CHECK(map.size() == keys.size());
+  CHECK(map.max_key_bytes() == 20);
+  CHECK(map.find("a") == 42);
+  for (std::size_t i = 1; i < keys.size(); ++i) CHECK(map.find(keys[i]) == static_cast<std::int32_t>(i));
+  for (const char* absent : {"", "b", "abcdef", "abcdefgx", "abcdefgh1", "abcdefgh1234567", "abcdefgh12345677",
+                             "abcdefgh1234567890", "Abcdefgh", "zzzzzzzzzzzzzzzzzzz", "zzzzzzzzzzzzzzzzzzzzz"}) {
+    CHECK(map.find(absent) == -1);
+  }
+  // Prefixes of a longer buffer: only the first n bytes count, whatever follows.
+  const std::string buf = std::string("abcdefgh123456789XYZ") + std::string(VocabMap::kPadding, '\xFF');
+  for (bool likely_miss : {false, true}) {
+    CHECK(map.find_padded(buf.data(), 1, likely_miss) == 42);
+    CHECK(map.find_padded(buf.data(), 7, likely_miss) == 1);
+    CHECK(map.find_padded(buf.data(), 8, likely_miss) == 2);
+    CHECK(map.find_padded(buf.data(), 9, likely_miss) == -1);
+    CHECK(map.find_padded(buf.data(), 16, likely_miss) == 4);
+    CHECK(map.find_padded(buf.data(), 17, likely_miss) == 5);
+    CHECK(map.find_padded(buf.data(), 18, likely_miss) == -1);
+  }
+  CHECK(VocabMap::hash_padded(buf.data(), 9) == VocabMap::hash_padded("abcdefgh1\0\0\0\0\0\0\0", 9));
+}
+
+// Words past the 256 bytes the model copies on the stack, and at max_input_chars_per_word.
+static void test_long_words() {
+  ignite::WordPieceOptions options;
+  options.vocab = {{"[UNK]", 0}, {"a", 1}, {"##a", 2}, {"\xD0\xB6", 3}, {"##\xD0\xB6", 4}};
+  options.max_input_chars_per_word = 200;
+  const ignite::WordPiece model(options);
+  for (std::size_t n : {1, 100, 200, 201, 300}) {
+    for (const std::string& unit : {std::string("a"), std::string("\xD0\xB6")}) {
+      std::string word;
+      for (std::size_t i = 0; i < n; ++i) word += unit;
+      Ids ids;
+      model.tokenize(word, n, ids);
+      if (n > 200) {
+        CHECK(ids == Ids{0});
+      } else {
+        CHECK(ids.size() == n && ids[0] == (unit == "a" ? 1 : 3));
+        CHECK(std::count(ids.begin(), ids.end(), unit == "a" ? 2 : 4) == static_cast<std::ptrdiff_t>(n - 1));
+      }
+    }
+  }
+  Ids ids;
+  model.tokenize("aab", 3, ids);  // "b" matches nothing: the whole word is [UNK]
+  CHECK(ids == Ids{0});
+}
+
 static void test_truncation() {
   const Tokenizer t = ignite::parse_tokenizer_json(tokenizer_json(), 5, "test");
   std::size_t n = 0;
@@ -266,6 +326,8 @@ int main() {
   test_pipeline();
   test_canonical_ordering();
   test_truncation();
+  test_vocab_map();
+  test_long_words();
   test_refusals();
   test_batch_threads();
   return ignite_test::finish("test_tokenizer");
