@@ -19,7 +19,7 @@ from ignite.io.inputs import InputFile
 from ignite.io.readers import RecordReader
 from ignite.pipeline.encode import embed_images, embed_texts
 from ignite.pipeline.tokenize import WindowTokenizer
-from ignite.pipeline.window import OK
+from ignite.rows.status import OK
 
 if TYPE_CHECKING:
     from ignite.pipeline.images import ImageFeed
@@ -41,7 +41,7 @@ def sample_records(files: list[InputFile], field: str, size: int, seed: int = SE
     total = 0  # all records (rows)
     for item in files:
         for window in RecordReader(item, field, None, 65536).windows():
-            for i, status in enumerate(window.status):
+            for i, status in enumerate(window.status.tolist()):
                 if status != OK:
                     continue
                 if len(rows) < size:

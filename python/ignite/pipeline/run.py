@@ -36,10 +36,12 @@ from ignite.io.manifest import Committed, WorkDir
 from ignite.io.outputs import Sink, ids_path, open_sink
 from ignite.io.readers import MAX_LINE_BYTES, READ_CHUNK, DamagedInput, RecordReader, use_native_reader
 from ignite.io.verify import verify_finished
-from ignite.pipeline.batcher import BufferPool, fill_batch, plan_batches
+from ignite.backends.packing import BufferPool, fill_batch, plan_batches
 from ignite.pipeline.channel import POLL_SECONDS, Cancelled, Channel
 from ignite.pipeline.tokenize import WindowTokenizer
-from ignite.pipeline.window import BACKEND_ERROR, OK, STATUS_NAMES, ArenaIds, Batch, Window
+from ignite.pipeline.batch import Batch
+from ignite.rows.status import BACKEND_ERROR, OK, STATUS_NAMES
+from ignite.rows.window import ArenaIds, Window
 from ignite.progress import Progress
 from ignite.telemetry.live import Telemetry
 
@@ -280,7 +282,8 @@ class _Stages:
             if reader.damage is not None and not damage_sent:
                 # No record followed the last window: an empty one carries the damage to the manifest.
                 self.to_tokenize.put(Window(index=index, start_row=row, file_index=file_index, texts=[], ids=[],
-                                            lines=np.zeros(0, np.int64), status=[], end_offset=item.size,
+                                            lines=np.zeros(0, np.int64), status=np.zeros(0, np.uint8),
+                                            end_offset=item.size,
                                             extra={"last": True, "damage": reader.damage}))
                 index += 1
 
@@ -349,8 +352,8 @@ class _Stages:
         if self.pipe is not None:
             self.pipe.complete(batch, out, np.asarray(failed, np.int64) if failed else None)
             return
-        for i in failed:
-            batch.window.status[int(batch.rows[i])] = BACKEND_ERROR
+        if failed:
+            batch.window.status[batch.rows[failed]] = BACKEND_ERROR
         batch.embeddings = out
         self.to_write.put(batch)
 
@@ -499,7 +502,7 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
     stop = stop or StopSignals()
     names = [str(f.path) for f in files]
     stats = RunStats(records=start.rows, resumed_rows=start.rows, statuses=collections.Counter(start.statuses))
-    stats.failed = sum(n for status, n in start.statuses.items() if status != OK)
+    stats.failed = sum(n for status, n in start.statuses.items() if status != STATUS_NAMES[OK])
     if cfg.max_errors is not None and stats.failed > cfg.max_errors:
         raise TooManyErrors(f"the run being resumed already has {stats.failed} bad records, more than --max-errors "
                             f"{cfg.max_errors}; raise --max-errors to go on")
@@ -744,29 +747,36 @@ class _Writer:
         self.telemetry.committed(self.bytes_done)
 
     def _account(self, window: Window) -> None:
+        """Count the window's statuses with NumPy; Python runs per bad record only, and only for
+        the first warnings or an --errors line."""
         stats, errors_file = self.stats, self.errors_file
         stats.records += len(window)
-        bad = [i for i, s in enumerate(window.status) if s != OK] if window.status.count(OK) != len(window) else []
-        for i in bad:
-            stats.failed += 1
-            reason = window.status[i]
-            stats.statuses[reason] += 1
-            where = f"{self.names[window.file_of(i)]}:{int(window.lines[i])}"
-            if stats.failed <= WARN_FIRST:
+        bad = np.flatnonzero(window.status != OK)
+        failed_before = stats.failed
+        stats.failed += len(bad)
+        if len(bad):
+            # Counted in order of first appearance: the manifest's and report's status dicts keep it.
+            codes, first, counts = np.unique(window.status[bad], return_index=True, return_counts=True)
+            for at in np.argsort(first, kind="stable"):
+                stats.statuses[STATUS_NAMES[codes[at]]] += int(counts[at])
+        stats.statuses[STATUS_NAMES[OK]] += len(window) - len(bad)
+        # Python per bad record only: all of them for the --errors file, else those the log names
+        # (the run's first WARN_FIRST, and the next, whose line says the rest are only counted).
+        listed = bad if errors_file is not None else bad[:max(0, WARN_FIRST + 1 - failed_before)]
+        for failed, i in enumerate(listed.tolist(), failed_before + 1):
+            reason = STATUS_NAMES[window.status[i]]
+            if failed <= WARN_FIRST:
+                where = f"{self.names[window.file_of(i)]}:{int(window.lines[i])}"
                 ident = window.ids[i]  # a tar member's key, an image's path, an --id-field
                 log.warning("%s: %s (row %d%s kept as zeros)", where, reason, window.start_row + i,
                             f", id {ident}," if isinstance(ident, str) else "")
-            elif stats.failed == WARN_FIRST + 1:
+            elif failed == WARN_FIRST + 1:
                 log.warning("more bad records: counted in the summary%s",
                             "" if errors_file else "; pass --errors FILE to list them all")
             if errors_file is not None:
                 errors_file.write(orjson.dumps({"file": self.names[window.file_of(i)], "line": int(window.lines[i]),
                                                 "row": window.start_row + i, "id": window.ids[i], "reason": reason}))
                 errors_file.write(b"\n")
-        stats.statuses[OK] += len(window) - len(bad)
-
-
-_STATUS_NAMES = np.array(STATUS_NAMES, dtype=object)
 
 
 def _native_window(item: Any) -> Window:
@@ -774,6 +784,6 @@ def _native_window(item: Any) -> Window:
     arrays are views of the native buffers, converted per window, never per record in Python."""
     return Window(index=item.index, start_row=item.start_row, file_index=item.end_file, texts=(),
                   ids=ArenaIds(item.id_bytes, item.id_offsets, item.has_id), lines=item.lines,
-                  status=_STATUS_NAMES[item.status].tolist(), end_offset=item.end_offset, embeddings=item.embeddings,
+                  status=item.status, end_offset=item.end_offset, embeddings=item.embeddings,
                   files=item.files, end=(item.end_file, item.end_line, item.end_records, item.end_done),
                   extra={"damages": item.damage})
