@@ -50,7 +50,8 @@ def _embed(tmp: Path, inputs: list[Path], model_dir: Path, *, python: bool, monk
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
-    from ignite.pipeline.run import StopSignals, run_pipeline
+    from ignite.pipeline.run import run_pipeline
+    from ignite.pipeline.signals import StopSignals
     from ignite.pipeline.tokenize import WindowTokenizer
 
     monkeypatch.setenv("IGNITE_PIPELINE", "python" if python else "native")

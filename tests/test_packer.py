@@ -230,7 +230,8 @@ def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: l
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
-    from ignite.pipeline import run as run_module
+    from ignite.pipeline import stages
+    from ignite.pipeline.run import run_pipeline
     from ignite.pipeline.tokenize import WindowTokenizer
 
     pools: list[BufferPool] = []
@@ -240,7 +241,7 @@ def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: l
             super().__init__(base)
             pools.append(self)
 
-    monkeypatch.setattr(run_module, "BufferPool", RecordedPool)
+    monkeypatch.setattr(stages, "BufferPool", RecordedPool)
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     out = tmp_path / "emb.npy"
@@ -252,7 +253,7 @@ def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: l
     work = WorkDir(out)
     start = work.create({"format": 1, "inputs": [], "options": {}})
     tokenizer = WindowTokenizer(tokenizer_json, 64)
-    stats = run_module.run_pipeline(cfg, expand_inputs([str(src)]), runners, tokenizer, work, start, pad_multiple=8)
+    stats = run_pipeline(cfg, expand_inputs([str(src)]), runners, tokenizer, work, start, pad_multiple=8)
     return stats, np.load(out), pools[0], tokenizer
 
 

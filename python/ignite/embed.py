@@ -23,7 +23,9 @@ from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance, report_path
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import model_fingerprint
-from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
+from ignite.pipeline.run import run_pipeline
+from ignite.pipeline.signals import StopSignals
+from ignite.pipeline.writer import RunStats
 from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.rows.status import MISSING_FIELD, OK
 from ignite.telemetry.live import Telemetry

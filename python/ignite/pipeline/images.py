@@ -1,4 +1,4 @@
-"""The image ingest path, on the Python stages of pipeline/run.py: a reader thread lists encoded
+"""The image ingest path, on the Python stages of pipeline/stages.py: a reader thread lists encoded
 images into windows (spanning files, each record keeping its file and position), preprocess
 threads turn each window into fixed-shape pixel batches in pooled buffers (the native
 preprocessor releases the GIL on its own thread pool), and the same workers, writer, commits,
@@ -15,7 +15,7 @@ import numpy as np
 
 from ignite.images.records import ImageRecord, ImageRecords
 from ignite.pipeline.channel import Channel
-from ignite.pipeline.run import _Stages
+from ignite.pipeline.stages import Stages
 from ignite.pipeline.batch import Batch
 from ignite.rows.status import OK
 from ignite.rows.window import Window
@@ -77,8 +77,8 @@ class PixelPool:
             self._free.append(buffer)
 
 
-class ImageStages(_Stages):
-    """_Stages with images read and preprocessed instead of texts read and tokenized; the `tokenizer`
+class ImageStages(Stages):
+    """Stages with images read and preprocessed instead of texts read and tokenized; the `tokenizer`
     argument is the ImageFeed."""
 
     def __init__(self, *args: Any) -> None:
@@ -213,8 +213,9 @@ class _WindowBuilder:
         window = ImageWindow(
             index=self.index, start_row=self.row, file_index=self.files[0] if self.files else self.end[0], texts=(),
             ids=[r.ident for r in recs], lines=np.asarray([r.line for r in recs], np.int64),
-            status=np.asarray([r.status for r in recs], np.uint8), end_offset=self.offset, files=np.asarray(self.files, np.int32),
-            end=self.end, extra={"damages": self.damages}, images=[r.data for r in recs])
+            status=np.asarray([r.status for r in recs], np.uint8), end_offset=self.offset,
+            files=np.asarray(self.files, np.int32), end=self.end, extra={"damages": self.damages},
+            images=[r.data for r in recs])
         self.put(window)
         self.index += 1
         self.row += len(recs)
