@@ -23,13 +23,12 @@ from ignite.io.verify import verify_finished
 from ignite.pipeline.signals import StopSignals
 from ignite.pipeline.stages import Stages
 from ignite.pipeline.tokenize import WindowTokenizer
-from ignite.pipeline.writer import RunStats, Writer, check_unchanged, open_errors, writing
+from ignite.pipeline.writer import RowObserver, RunStats, Writer, check_unchanged, open_errors, writing
 from ignite.progress import Progress
 from ignite.rows.status import OK, STATUS_NAMES
 from ignite.telemetry.live import Telemetry
 
 if TYPE_CHECKING:
-    from ignite.index.builder import IndexBuilder
     from ignite.pipeline.images import ImageFeed
 
 log = logging.getLogger(__name__)
@@ -38,11 +37,12 @@ log = logging.getLogger(__name__)
 def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner],
                  tokenizer: WindowTokenizer | ImageFeed,
                  work: WorkDir, start: Committed, stop: StopSignals | None = None,
-                 pad_multiple: int | None = None, index: IndexBuilder | None = None,
+                 pad_multiple: int | None = None, index: RowObserver | None = None,
                  telemetry: Telemetry | None = None, stages_class: type[Stages] = Stages) -> RunStats:
     """Embed the inputs from the commit `start` on (a fresh Committed for a new run) and finish
     the outputs; with a stop request, return early with stats.interrupted set. `runner` may be a
     list: one worker per runner (device). `pad_multiple` None: what the runners declare.
+    `index`: given the embedded rows and finished with the outputs (the FAISS index, with --index).
     `telemetry`: where the stages count what they do (metrics, the run report). `stages_class`:
     the ingest stages (pipeline/images.ImageStages for images, which take an ImageFeed as
     `tokenizer`); default the text stages."""
@@ -96,7 +96,7 @@ def _verify(cfg: EmbedConfig, state: Committed, dim: int) -> str:
     return verify_finished(cfg.output_kind, cfg.output, ids, state.rows, dim, cfg.output_dtype)
 
 
-def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
+def _index_committed(index: RowObserver, sink: Sink, rows: int) -> None:
     """On resume, the index is rebuilt: the rows committed before are read back from the outputs
     (far faster than embedding them again); zero rows are records without an embedding."""
     log.info("indexing the %s rows committed before the interruption", f"{rows:,}")
@@ -112,7 +112,7 @@ def _index_committed(index: IndexBuilder, sink: Sink, rows: int) -> None:
 
 def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner], tokenizer: WindowTokenizer,
                 work: WorkDir, start: Committed, stop: StopSignals, pad_multiple: int | None, sink: Sink,
-                stats: RunStats, names: list[str], index: IndexBuilder | None, telemetry: Telemetry,
+                stats: RunStats, names: list[str], index: RowObserver | None, telemetry: Telemetry,
                 stages_class: type[Stages]) -> None:
     """The reader, tokenizer and worker threads, and the writer loop here. `start` is advanced
     in place to every new commit."""

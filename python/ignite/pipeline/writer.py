@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterator
+from typing import IO, TYPE_CHECKING, Any, Iterator, Protocol
 
 import numpy as np
 import orjson
@@ -28,13 +28,24 @@ from ignite.rows.status import OK, STATUS_NAMES
 from ignite.rows.window import ArenaIds, Window
 
 if TYPE_CHECKING:
-    from ignite.index.builder import IndexBuilder
     from ignite.pipeline.stages import Stages
 
 log = logging.getLogger(__name__)
 
 WARN_FIRST = 10  # bad records named one by one in the log; the rest are counted
 COMMIT_SECONDS = 1.0  # a window shorter than --window-records (a file's end) commits at most this often
+
+
+class RowObserver(Protocol):
+    """Given the embedded rows as the writer appends them, and finished with the outputs: the
+    FAISS index with --index (index/builder.IndexBuilder). A protocol, so that pipeline/ does not
+    import index/ (which uses the pipeline's tokenizer and encoders)."""
+
+    folder: Path  # what it writes to, named when a write fails
+
+    def add(self, rows: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def finish(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -109,7 +120,7 @@ class Writer:
 
     def __init__(self, stages: Stages, sink: Sink, work: WorkDir, state: Committed, stats: RunStats,
                  names: list[str], errors_file: IO[bytes] | None, progress: Progress, files: list[InputFile],
-                 index: IndexBuilder | None = None) -> None:
+                 index: RowObserver | None = None) -> None:
         self.stages, self.sink, self.work, self.state, self.stats = stages, sink, work, state, stats
         self.index = index
         self.cfg = stages.cfg
