@@ -60,7 +60,8 @@ def backend_alone(model: str, data: str, backend: str, dtype: str, cache: str) -
     from ignite.embed import CPU_BATCH_TOKENS, CPU_WINDOW_RECORDS, GPU_BATCH_TOKENS, GPU_WINDOW_RECORDS
     from ignite.hardware import select_gpus, usable_cores
     from ignite.models import load_spec, resolve_model
-    from ignite.pipeline.batcher import GPU_PAD_MULTIPLE, fill_batch, plan_batches
+    from ignite.backends.base import GPU_PAD_MULTIPLE
+    from ignite.backends.packing import fill_batch, plan_batches
     from ignite.pipeline.tokenize import WindowTokenizer
 
     spec = load_spec(resolve_model(model), model)

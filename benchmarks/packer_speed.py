@@ -50,7 +50,7 @@ def windows(flat: np.ndarray, offsets: np.ndarray, size: int) -> list[tuple[np.n
 def run(wins: list[tuple[np.ndarray, np.ndarray]], budget: int, multiple: int, native: bool,
         pool) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
     """Seconds planning, seconds filling, batches."""
-    from ignite.pipeline.batcher import fill_batch, plan_batches
+    from ignite.backends.packing import fill_batch, plan_batches
 
     plan_s = fill_s = 0.0
     batches = 0
@@ -72,7 +72,7 @@ def run(wins: list[tuple[np.ndarray, np.ndarray]], budget: int, multiple: int, n
 
 
 def same_batches(wins: list[tuple[np.ndarray, np.ndarray]], budget: int, multiple: int) -> bool:
-    from ignite.pipeline.batcher import fill_batch, plan_batches
+    from ignite.backends.packing import fill_batch, plan_batches
 
     for flat, offsets in wins:
         a = plan_batches(np.diff(offsets), budget, multiple, native=True)
@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from ignite.pipeline.batcher import NATIVE, BufferPool
+    from ignite.backends.packing import NATIVE, BufferPool
 
     if not NATIVE:
         sys.exit("ignite._engine has no packer: build it first (python setup.py build_ext --inplace)")

@@ -122,6 +122,8 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
     from ignite.pipeline import run
+    from ignite.pipeline.dispatch import Devices
+    from ignite.pipeline.stages import Stages
     from ignite.pipeline.tokenize import WindowTokenizer
 
     os.environ["IGNITE_PIPELINE"] = "python" if path == "before" else "native"
@@ -132,9 +134,9 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
     start = work.create({"format": 1, "inputs": [], "options": {}})
     files = expand_inputs([str(p) for p in inputs])
     clock = StageClock()
-    patches = [(run._Stages, "read", clock.wrap("reader", run._Stages.read)),
-               (run._Stages, "tokenize", clock.wrap("tokenizer thread", run._Stages.tokenize)),
-               (run._Stages, "embed", clock.wrap("worker", run._Stages.embed)),
+    patches = [(Stages, "read", clock.wrap("reader", Stages.read)),
+               (Stages, "tokenize", clock.wrap("tokenizer thread", Stages.tokenize)),
+               (Devices, "embed", clock.wrap("worker", Devices.embed)),
                (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize))]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     stop_spin = threading.Event()

@@ -1,5 +1,5 @@
 """Native WordPiece tokenizer vs HF tokenizers, both including the conversion to padded int32
-arrays the way the pipeline does it (ignite.pipeline.batcher.fill_batch over batches of 256 in
+arrays the way the pipeline does it (ignite.backends.packing.fill_batch over batches of 256 in
 input order), on a JSONL corpus (plain or .zst), on 1 thread and on all cores. Prints a table.
 
     python benchmarks/tokenizer_speed.py CORPUS.jsonl.zst [--field text] [--max-length 256]
@@ -36,7 +36,7 @@ def read_texts(path: Path, field: str, limit: int | None) -> list[str]:
 
 
 def pad_all(ids: np.ndarray, offsets: np.ndarray, rows: int = 256) -> int:
-    from ignite.pipeline.batcher import fill_batch
+    from ignite.backends.packing import fill_batch
 
     n = len(offsets) - 1
     total = 0

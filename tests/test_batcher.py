@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ignite.pipeline.batcher import fill_batch, plan_batches, round_up
+from ignite.backends.packing import fill_batch, plan_batches, round_up
 
 
 @settings(max_examples=300, deadline=None)

@@ -50,7 +50,8 @@ def runner(model_dir: Path, cache_dir: Path):  # type: ignore[no-untyped-def]
 
 def _batches(model_dir: Path, texts: list[str], runner) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[no-untyped-def]
     """The padded batches the pipeline would make of `texts`."""
-    from ignite.pipeline.batcher import GPU_PAD_MULTIPLE, fill_batch, plan_batches
+    from ignite.backends.base import GPU_PAD_MULTIPLE
+    from ignite.backends.packing import fill_batch, plan_batches
     from ignite.pipeline.tokenize import WindowTokenizer
 
     tokenizer = WindowTokenizer(model_dir / "tokenizer.json", MAX_LENGTH)
@@ -77,7 +78,7 @@ def test_torch_backend_matches_sentence_transformers(tmp_path: Path, cache_dir: 
 
 def test_cuda_graphs_for_every_width_match_eager(runner, model_dir: Path, passages_2k) -> None:  # type: ignore[no-untyped-def]
     from ignite.backends.torch_cuda import graph_widths
-    from ignite.pipeline.batcher import GPU_PAD_MULTIPLE
+    from ignite.backends.base import GPU_PAD_MULTIPLE
 
     assert runner.slots == 2
     assert runner.graph_widths == graph_widths(MAX_LENGTH, GPU_PAD_MULTIPLE)
@@ -130,7 +131,7 @@ def test_one_failing_device_leaves_the_run_to_the_other(tmp_path: Path, runner, 
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
-    from ignite.pipeline.batcher import GPU_PAD_MULTIPLE
+    from ignite.backends.base import GPU_PAD_MULTIPLE
     from ignite.pipeline.run import run_pipeline
     from ignite.pipeline.tokenize import WindowTokenizer
 

@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from ignite.images import preprocess
-from ignite.images.preprocess import (BAD_IMAGE, IMAGE_TOO_LARGE, OK, UNSUPPORTED_IMAGE, ImageSpec,
-                                      NativePreprocessor, PillowPreprocessor, make_preprocessor)
+from ignite.images.preprocess import ImageSpec, NativePreprocessor, PillowPreprocessor, make_preprocessor
+from ignite.rows.status import BAD_IMAGE, IMAGE_TOO_LARGE, OK, UNSUPPORTED_IMAGE
 
 from conftest import SHARED_DATA
 
@@ -46,10 +46,10 @@ SPEC = ImageSpec()
 TOLERANCE = 1e-5
 
 
-def run(pre: object, items: list[bytes], spec: ImageSpec = SPEC) -> tuple[np.ndarray, list[str]]:
+def run(pre: object, items: list[bytes], spec: ImageSpec = SPEC) -> tuple[np.ndarray, list[int]]:
     out = np.full((len(items), *spec.shape), np.nan, np.float32)
     statuses = pre.process(items, out)  # type: ignore[attr-defined]
-    return out, statuses
+    return out, statuses.tolist()
 
 
 def compare(items: list[bytes], spec: ImageSpec = SPEC, threads: int = 1) -> float:
@@ -194,8 +194,8 @@ def test_needs_center_crop_and_valid_arguments() -> None:
     # Any contiguous buffer is an item: bytearray, memoryview, a uint8 array.
     out = np.zeros((3, 3, 224, 224), np.float32)
     data = item[0]
-    assert pre.process([bytearray(data), memoryview(data), np.frombuffer(data, np.uint8)], out) == [OK] * 3
-    assert pre.process([], np.zeros((0, 3, 224, 224), np.float32)) == []
+    assert pre.process([bytearray(data), memoryview(data), np.frombuffer(data, np.uint8)], out).tolist() == [OK] * 3
+    assert pre.process([], np.zeros((0, 3, 224, 224), np.float32)).tolist() == []
 
 
 # -- odd cases ----------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ def _embed(tmp: Path, inputs: list[Path], model_dir: Path, *, python: bool, monk
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
-    from ignite.pipeline.run import StopSignals, run_pipeline
+    from ignite.pipeline.run import run_pipeline
+    from ignite.pipeline.signals import StopSignals
     from ignite.pipeline.tokenize import WindowTokenizer
 
     monkeypatch.setenv("IGNITE_PIPELINE", "python" if python else "native")
@@ -92,9 +93,11 @@ def _same_run(a: Path, b: Path, columns: tuple[str, ...] = ("row", "id", "file",
 
 
 def test_status_codes_agree() -> None:
-    from ignite.pipeline.window import STATUS_NAMES
+    """The native reader's and pipeline's uint8 codes are the first codes of the one table."""
+    from ignite.rows.status import BACKEND_ERROR, STATUS_NAMES
 
-    assert _engine.STATUS_NAMES == STATUS_NAMES
+    assert _engine.STATUS_NAMES == STATUS_NAMES[:BACKEND_ERROR + 1]
+    assert _engine.READER_STATUS_NAMES == STATUS_NAMES[:BACKEND_ERROR]
 
 
 def _generated_inputs(folder: Path) -> list[Path]:

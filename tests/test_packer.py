@@ -1,5 +1,5 @@
 """The native packer (ignite._engine.plan_batches/fill_batch) against the numpy reference in
-ignite.pipeline.batcher: the same batches (rows, order, widths) and the same ids and mask; the
+ignite.backends.packing: the same batches (rows, order, widths) and the same ids and mask; the
 BufferPool's reuse; and a pipeline run whose batch buffers all come back to the pool."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ignite.pipeline import batcher
-from ignite.pipeline.batcher import BufferPool, fill_batch, plan_batches
+from ignite.backends import packing
+from ignite.backends.packing import BufferPool, fill_batch, plan_batches
 
-pytestmark = pytest.mark.skipif(not batcher.NATIVE, reason="ignite._engine was built without the packer")
+pytestmark = pytest.mark.skipif(not packing.NATIVE, reason="ignite._engine was built without the packer")
 
 
 def _same_plan(lengths: np.ndarray, budget: int, multiple: int, max_rows: int, max_width: int = 0) -> None:
@@ -230,7 +230,8 @@ def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: l
     from ignite.config import EmbedConfig, ModelOptions
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
-    from ignite.pipeline import run as run_module
+    from ignite.pipeline import stages
+    from ignite.pipeline.run import run_pipeline
     from ignite.pipeline.tokenize import WindowTokenizer
 
     pools: list[BufferPool] = []
@@ -240,7 +241,7 @@ def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: l
             super().__init__(base)
             pools.append(self)
 
-    monkeypatch.setattr(run_module, "BufferPool", RecordedPool)
+    monkeypatch.setattr(stages, "BufferPool", RecordedPool)
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     out = tmp_path / "emb.npy"
@@ -252,7 +253,7 @@ def _pipeline(tmp_path: Path, tokenizer_json: Path, texts: list[str], runners: l
     work = WorkDir(out)
     start = work.create({"format": 1, "inputs": [], "options": {}})
     tokenizer = WindowTokenizer(tokenizer_json, 64)
-    stats = run_module.run_pipeline(cfg, expand_inputs([str(src)]), runners, tokenizer, work, start, pad_multiple=8)
+    stats = run_pipeline(cfg, expand_inputs([str(src)]), runners, tokenizer, work, start, pad_multiple=8)
     return stats, np.load(out), pools[0], tokenizer
 
 
@@ -267,10 +268,10 @@ def test_pipeline_returns_every_buffer(tmp_path: Path, model_dir: Path, devices:
     count. "ingest": the native ingest pipeline, whose pool is native (tests/engine/test_ingest)."""
     monkeypatch.setenv("IGNITE_PIPELINE", "native" if packer == "ingest" else "python")
     if packer == "numpy fallback":
-        monkeypatch.setattr(batcher, "NATIVE", False)
+        monkeypatch.setattr(packing, "NATIVE", False)
     native_fills = []
-    fill = batcher._native_fill
-    monkeypatch.setattr(batcher, "_native_fill", lambda *args: native_fills.append(fill(*args)))
+    fill = packing._native_fill
+    monkeypatch.setattr(packing, "_native_fill", lambda *args: native_fills.append(fill(*args)))
     rng = np.random.default_rng(9)
     words = "river stone bread tide prime violin glacier compiler cloud ember frost harbor".split()
     texts = [" ".join(rng.choice(words, int(rng.integers(1, 40)))) for _ in range(700)]

@@ -16,7 +16,8 @@ from unicode_strings import random_strings
 engine = pytest.importorskip("ignite._engine")
 
 from ignite.pipeline.tokenize import NATIVE, WindowTokenizer  # noqa: E402
-from ignite.pipeline.window import OK, Window  # noqa: E402
+from ignite.rows.status import BAD_JSON, MISSING_FIELD, OK  # noqa: E402
+from ignite.rows.window import Window  # noqa: E402
 
 MAX_LENGTH = 128
 
@@ -108,13 +109,13 @@ def test_arena_refuses_spans_outside_it(window_tokenizer: WindowTokenizer) -> No
         native.encode_arena(text_bytes, np.zeros(0, np.int64))
 
 
-def _window(texts: list[str], status: list[str], with_arena: bool) -> Window:
+def _window(texts: list[str], status: list[int], with_arena: bool) -> Window:
     n = len(texts)
     # Bad records keep "" in texts; their arena bytes are junk the tokenizer must not read.
     kept = [t if s == OK else "" for t, s in zip(texts, status)]
     text_bytes, offsets = arena([t if s == OK else "\ufffd junk" for t, s in zip(texts, status)])
     return Window(index=0, start_row=0, file_index=0, texts=kept, ids=[None] * n, lines=np.arange(1, n + 1),
-                  status=status, end_offset=0, text_bytes=text_bytes if with_arena else None,
+                  status=np.asarray(status, np.uint8), end_offset=0, text_bytes=text_bytes if with_arena else None,
                   text_offsets=offsets if with_arena else None)
 
 
@@ -127,7 +128,7 @@ def test_window_from_arena_equals_window_from_texts(tokenizer_json: Path, genera
     tok = WindowTokenizer(tokenizer_json, MAX_LENGTH, prefix)
     texts = generated[:6000]
     rng = np.random.default_rng(3)
-    status = [OK if rng.random() > 0.05 else "invalid_json" for _ in texts]
+    status = [OK if rng.random() > 0.05 else BAD_JSON for _ in texts]
     from_arena, from_texts = _window(texts, status, True), _window(texts, status, False)
     tok.tokenize(from_arena)
     tok.tokenize(from_texts)
@@ -152,7 +153,7 @@ def test_window_from_arena_equals_window_from_texts(tokenizer_json: Path, genera
 def test_window_arena_on_the_hf_path_uses_texts(tokenizer_json: Path) -> None:
     tok = WindowTokenizer(tokenizer_json, MAX_LENGTH, native=False)
     texts = ["a river", "stones and bread", "tide"]
-    window = _window(texts, [OK, "missing_field", OK], True)
+    window = _window(texts, [OK, MISSING_FIELD, OK], True)
     tok.tokenize(window)
     want, _ = tok.encode(["a river", "tide"])
     assert np.array_equal(window.token_ids, want)

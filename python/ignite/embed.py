@@ -23,8 +23,11 @@ from ignite.io.manifest import Committed, WorkDir, difference, run_record
 from ignite.io.outputs import check_output_path, output_files, output_kind, read_provenance, report_path
 from ignite.models import DEFAULT_MODEL, ModelSpec, load_spec, resolve_model
 from ignite.models.export import export_onnx, model_fingerprint
-from ignite.pipeline.run import RunStats, StopSignals, run_pipeline
+from ignite.pipeline.run import run_pipeline
+from ignite.pipeline.signals import StopSignals
+from ignite.pipeline.writer import RunStats
 from ignite.pipeline.tokenize import WindowTokenizer
+from ignite.rows.status import MISSING_FIELD, OK
 from ignite.telemetry.live import Telemetry
 from ignite.telemetry.prometheus import metrics_port, open_metrics
 
@@ -111,8 +114,6 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
 def _check_field(files: list, field: str) -> None:
     """Fail fast, before loading a model, when the text field is absent from a JSONL file's
     first records (a typo in --field), rather than reporting every record as missing_field."""
-    import itertools
-
     from ignite.io.readers import RecordReader
 
     for item in files:
@@ -123,7 +124,7 @@ def _check_field(files: list, field: str) -> None:
         if first is None:
             continue
         statuses = first.status[:64]
-        if statuses and all(s == "missing_field" for s in itertools.islice(statuses, 64)):
+        if len(statuses) and bool((statuses == MISSING_FIELD).all()):
             raise UsageError(f"{item.path}: no record among the first {len(statuses)} has field {field!r}; "
                              f"name the text field with --field")
 
@@ -178,7 +179,7 @@ def _measured_cpu_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokeniz
         log.info("auto: %s, as measured before on this machine: %s", choice.label, choice.why)
         return open_pair(choice.backend, choice.dtype, choice.streams)
     first = next(iter(RecordReader(files[0], cfg.field, None, autotune.SAMPLE_RECORDS).windows()), None)
-    texts = [t for t, s in zip(first.texts, first.status) if s == "ok"] if first is not None else []
+    texts = [t for t, s in zip(first.texts, first.status) if s == OK] if first is not None else []
     if not texts:
         return None
     token_ids, offsets = tokenizer.encode(texts)
@@ -203,7 +204,7 @@ def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: Wind
     texts: dict[str, None] = {}  # distinct, in input order: a duplicate would tie in the recall
     for item in files:
         for window in RecordReader(item, cfg.field, None, want).windows():
-            texts.update((t, None) for t, s in zip(window.texts, window.status) if s == "ok")
+            texts.update((t, None) for t, s in zip(window.texts, window.status) if s == OK)
             if len(texts) >= want:
                 break
         if len(texts) >= want:

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from ignite.errors import UsageError
 from ignite.index import store
+from ignite.rows.status import OK, STATUS_NAMES
 
 log = logging.getLogger("ignite")
 
@@ -74,7 +75,7 @@ def _texts_for(meta: pa.Table, rows: set[int], field: str) -> dict[int, str]:
 
 
 def _image_vectors(paths: list[str], model_dir: Path, runner: Any) -> np.ndarray:
-    from ignite.images.preprocess import OK, ImageSpec, make_preprocessor
+    from ignite.images.preprocess import ImageSpec, make_preprocessor
     from ignite.pipeline.encode import embed_images
 
     images = []
@@ -85,9 +86,9 @@ def _image_vectors(paths: list[str], model_dir: Path, runner: Any) -> np.ndarray
             raise UsageError(f"cannot read query image {path}: {exc.strerror}") from None
     spec = ImageSpec.from_model_dir(model_dir)
     vectors, statuses = embed_images(images, make_preprocessor(spec), spec.shape, runner, 32)
-    for path, status in zip(paths, statuses):
+    for path, status in zip(paths, statuses.tolist()):
         if status != OK:
-            raise UsageError(f"query image {path} cannot be embedded: {status}")
+            raise UsageError(f"query image {path} cannot be embedded: {STATUS_NAMES[status]}")
     return vectors
 
 

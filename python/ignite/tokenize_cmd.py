@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ignite.io.readers import RecordReader
     from ignite.models import DEFAULT_MODEL, load_spec, resolve_model
     from ignite.pipeline.tokenize import WindowTokenizer
-    from ignite.pipeline.window import OK
+    from ignite.rows.status import OK, status_names
 
     if args.output.suffix != ".parquet":
         raise UsageError(f"--output {args.output}: give a .parquet path")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         for item in files:
             for window in RecordReader(item, args.field, args.id_field, 65536).windows():
                 n = len(window.texts)
-                ok = np.asarray([s == OK for s in window.status])
+                ok = window.status == OK
                 ids, offsets, counts = tok.encode_counts([t if o else "" for t, o in zip(window.texts, ok)])
                 counts = np.where(ok, counts, 0)
                 # Records that could not be read get no tokens, like their zero rows in `embed`.
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 writer.write_table(pa.table({
                     "id": id_col, "n_tokens": pa.array(counts.astype(np.int32)),
                     "truncated": pa.array(counts > max_length), "input_ids": lists,
-                    "status": pa.array(window.status, pa.string())}, schema=schema))
+                    "status": pa.array(status_names(window.status), pa.string())}, schema=schema))
                 lengths.append(counts[ok])
                 row += n
     tmp.replace(args.output)

@@ -26,7 +26,7 @@ static BatchPlan plan(const I64& lengths, std::int64_t budget, std::int64_t mult
   return ignite::plan_batches(lengths.data(), lengths.size(), budget, multiple, max_rows);
 }
 
-// The numpy packer's rule (batcher.py) written out plainly, for lengths that cannot overflow.
+// The numpy packer's rule (python/ignite/backends/packing.py) written out plainly, for lengths that cannot overflow.
 static BatchPlan reference(const I64& lengths, std::int64_t budget, std::int64_t multiple, std::int64_t max_rows) {
   BatchPlan p;
   p.order.resize(lengths.size());

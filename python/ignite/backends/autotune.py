@@ -27,6 +27,7 @@ import numpy as np
 
 from ignite.backends.base import BackendUnavailable, Runner, capabilities
 from ignite.backends.openvino import MAX_STREAMS
+from ignite.backends.packing import fill_batch, plan_batches
 from ignite.hardware import cpu_flags, cpu_has_native_bf16, cpu_model
 from ignite.models.quantize import cosines
 
@@ -194,8 +195,6 @@ def calibration_batches(token_ids: np.ndarray, offsets: np.ndarray, pad_id: int,
     """Batches of the run's shape from tokenized sample records (flat ids and offsets): the sample
     planned as the packer plans a window, `count` of its batches spread over the lengths (None:
     all of them)."""
-    from ignite.pipeline.batcher import fill_batch, plan_batches
-
     plan = plan_batches(np.diff(offsets), batch_tokens, 1)
     if count is None:
         picks = list(range(len(plan)))

@@ -18,19 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from ignite.errors import ModelError, UsageError
+from ignite.rows.status import BAD_IMAGE, IMAGE_TOO_LARGE, OK, UNSUPPORTED_IMAGE
 
 log = logging.getLogger("ignite")
 
-OK = "ok"
-BAD_IMAGE = "bad_image"  # not decodable: truncated, zero bytes, not an image
-UNSUPPORTED_IMAGE = "unsupported_image"  # an image in a format or mode Ignite does not decode
-IMAGE_TOO_LARGE = "image_too_large"  # more pixels than --max-image-pixels
-IMAGE_STATUSES = (BAD_IMAGE, UNSUPPORTED_IMAGE, IMAGE_TOO_LARGE)
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS, its decompression-bomb limit
 # exact: CLIPImageProcessor's pixels; fast: large JPEGs decoded at a reduced DCT scale first;
 # pillow: the Pillow reference whatever was built (exact, one thread).
 DECODE_MODES = ("exact", "fast", "pillow")
-_CODES = ("ok", BAD_IMAGE, UNSUPPORTED_IMAGE, IMAGE_TOO_LARGE)  # ImagePreprocessor's status codes 0..3
+# ImagePreprocessor's status codes 0..3 as record status codes (rows/status.py).
+_CODES = np.array([OK, BAD_IMAGE, UNSUPPORTED_IMAGE, IMAGE_TOO_LARGE], np.uint8)
 
 
 @dataclass(frozen=True)
@@ -81,11 +78,12 @@ class PillowPreprocessor:
     def __init__(self, spec: ImageSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.spec, self.max_pixels = spec, max_pixels
 
-    def process(self, items: Sequence[bytes], out: np.ndarray) -> list[str]:
-        """Fill out[i] (float32, (n, 3, H, W)) from items[i]; the statuses, OK or why not (zeros then)."""
-        return [self._one(item, out[i]) for i, item in enumerate(items)]
+    def process(self, items: Sequence[bytes], out: np.ndarray) -> np.ndarray:
+        """Fill out[i] (float32, (n, 3, H, W)) from items[i]; the uint8 status codes, OK or why not
+        (zeros then)."""
+        return np.asarray([self._one(item, out[i]) for i, item in enumerate(items)], np.uint8)
 
-    def _one(self, data: bytes, out: np.ndarray) -> str:
+    def _one(self, data: bytes, out: np.ndarray) -> int:
         from PIL import Image, ImageOps, UnidentifiedImageError
 
         try:
@@ -160,9 +158,10 @@ class NativePreprocessor:
     def threads(self) -> int:
         return int(self._pool.threads)
 
-    def process(self, items: Sequence[bytes], out: np.ndarray) -> list[str]:
-        """Fill out[i] (float32, C-contiguous (n, 3, H, W)) from items[i]; the statuses, OK or why not (zeros then)."""
-        return [_CODES[c] for c in self._pool.process(list(items), out)]
+    def process(self, items: Sequence[bytes], out: np.ndarray) -> np.ndarray:
+        """Fill out[i] (float32, C-contiguous (n, 3, H, W)) from items[i]; the uint8 status codes, OK
+        or why not (zeros then)."""
+        return _CODES[self._pool.process(list(items), out)]
 
 
 def make_preprocessor(spec: ImageSpec, threads: int = 0, mode: str = "exact",

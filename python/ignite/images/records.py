@@ -16,11 +16,10 @@ from ignite.errors import InputError
 from ignite.images.inputs import IMAGE_EXTENSIONS
 from ignite.io.inputs import InputFile
 from ignite.io.readers import DamagedInput, RecordReader
-from ignite.pipeline.window import OK
+from ignite.rows.status import FIELD_NULL, MISSING_IMAGE, OK
 
 log = logging.getLogger(__name__)
 
-MISSING_IMAGE = "missing_image"  # a table names an image file that cannot be read
 TABLE_WINDOW = 1024  # rows of a table read at a time
 
 
@@ -29,7 +28,7 @@ class ImageRecord:
     line: int  # 1-based: 1 for a loose file, the image's ordinal among a tar's images, a table's line or row
     ident: str | None
     data: bytes | None  # None when the record has no image (status says why)
-    status: str
+    status: int  # a status code (rows/status.py)
     offset: int  # bytes of the input consumed once this record is read
 
 
@@ -101,7 +100,7 @@ class ImageRecords:
                     return
                 yield ImageRecord(ordinal, str(name.with_suffix("")), data, OK, end)
 
-    def _image_at(self, path: str) -> tuple[bytes | None, str]:
+    def _image_at(self, path: str) -> tuple[bytes | None, int]:
         try:
             return (self.item.path.parent / path).read_bytes(), OK
         except OSError:
@@ -111,7 +110,7 @@ class ImageRecords:
         assert self.field is not None
         reader = RecordReader(self.item, self.field, self.id_field, TABLE_WINDOW, skip_lines=self.skip)
         for window in reader.windows():
-            for i, (text, status) in enumerate(zip(window.texts, window.status)):
+            for i, (text, status) in enumerate(zip(window.texts, window.status.tolist())):
                 line, ident = int(window.lines[i]), window.ids[i]
                 data = None
                 if status == OK:
@@ -153,7 +152,7 @@ class ImageRecords:
                 ident = str(ident) if ident is not None else path
                 yield ImageRecord(row, ident, data, status, int(self.item.size * row / total))
 
-    def _cell(self, value: object) -> tuple[bytes | None, str, str | None]:
+    def _cell(self, value: object) -> tuple[bytes | None, int, str | None]:
         """(bytes, status, the path named) of a Parquet cell."""
         path = None
         if isinstance(value, dict):
@@ -166,4 +165,4 @@ class ImageRecords:
         if isinstance(value, str):
             data, status = self._image_at(value)
             return data, status, value
-        return None, "field_null", path
+        return None, FIELD_NULL, path

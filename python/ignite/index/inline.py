@@ -20,7 +20,7 @@ from ignite.io.inputs import InputFile
 from ignite.io.readers import RecordReader
 from ignite.pipeline.encode import embed_images, embed_texts
 from ignite.pipeline.tokenize import WindowTokenizer
-from ignite.pipeline.window import OK
+from ignite.rows.status import OK
 
 if TYPE_CHECKING:
     from ignite.pipeline.images import ImageFeed

@@ -23,7 +23,8 @@ from ignite.errors import OutputError, UsageError
 from ignite.io.manifest import RUN_FILE, Committed
 from ignite.io.npy import HEADER_BYTES, NpyAppender, fsync_dir, write_final_header
 from ignite.io.verify import SHARD_NAME, expect_rows, npy_rows, parquet_rows
-from ignite.pipeline.window import ArenaIds, Window
+from ignite.rows.status import status_names
+from ignite.rows.window import ArenaIds, Window
 
 OUTPUT_KINDS = ("npy", "parquet", "dir")
 ROW_GROUP_ROWS = 1 << 16  # metadata of small windows is gathered into row groups of this size
@@ -128,7 +129,7 @@ def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, 
         "id": _ids(window, lo, hi, string_ids),
         "file": _files(window, files, lo, hi),
         "line": pa.array(window.lines[lo:hi]),
-        "status": pa.array(window.status[lo:hi], pa.string()).dictionary_encode(),
+        "status": pa.array(status_names(window.status[lo:hi]), pa.string()).dictionary_encode(),
     }, schema=meta_schema(string_ids))
 
 

@@ -19,7 +19,9 @@ import numpy as np
 import orjson
 
 from ignite.io.inputs import InputFile
-from ignite.pipeline.window import OK, ArenaTexts
+from ignite.rows.status import (BAD_JSON, FIELD_NOT_STRING, FIELD_NULL, INVALID_UTF8, LINE_TOO_LONG, MISSING_FIELD,
+                                MISSING_ID, NOT_AN_OBJECT, OK)
+from ignite.rows.window import ArenaTexts
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class RawWindow:
     texts: Sequence[str]
     ids: list[object]
     lines: np.ndarray
-    status: list[str]
+    status: np.ndarray  # uint8 status codes (rows/status.py)
     end_offset: int
     last: bool = False  # the file has no records after this window
     damage: DamagedInput | None = None  # set on the last window of a damaged file
@@ -226,12 +228,12 @@ def _get_field(obj: object, path: list[str]) -> object:
             raise KeyError(key)
         obj = obj[key]
     return obj
-def _to_text(value: object) -> tuple[str, str]:
+def _to_text(value: object) -> tuple[str, int]:
     if isinstance(value, str):
         return value, OK
     if value is None:
-        return "", "field_null"
-    return "", "field_not_string"
+        return "", FIELD_NULL
+    return "", FIELD_NOT_STRING
 
 
 class RecordReader:
@@ -264,7 +266,7 @@ class RecordReader:
         texts: list[str] = []
         ids: list[object] = []
         lines: list[int] = []
-        status: list[str] = []
+        status: list[int] = []
         line_no = self.skip_lines
         end_line = self.item.end_line
         try:
@@ -275,10 +277,11 @@ class RecordReader:
                 # A full window goes out when the next record arrives, so the one that ends the
                 # file is known to be the last (a resume then skips a finished file unread).
                 if len(texts) >= self.window_records and (raw is TOO_LONG or not jsonl or raw.strip()):
-                    yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed)
+                    yield RawWindow(texts, ids, np.asarray(lines, np.int64), np.asarray(status, np.uint8),
+                                    counter.consumed)
                     texts, ids, lines, status = [], [], [], []
                 if raw is TOO_LONG:
-                    text, ident, st = "", None, "line_too_long"
+                    text, ident, st = "", None, LINE_TOO_LONG
                 elif jsonl:
                     if not raw.strip():
                         continue  # blank lines in JSONL are not records
@@ -288,7 +291,7 @@ class RecordReader:
                     try:
                         text, st = raw.decode("utf-8"), OK
                     except UnicodeDecodeError:
-                        text, st = "", "invalid_utf8"
+                        text, st = "", INVALID_UTF8
                 texts.append(text)
                 ids.append(ident)
                 lines.append(line_no)
@@ -299,12 +302,12 @@ class RecordReader:
         finally:
             stream.close()
         if texts:
-            yield RawWindow(texts, ids, np.asarray(lines, np.int64), status, counter.consumed, True, self.damage)
+            yield RawWindow(texts, ids, np.asarray(lines, np.int64), np.asarray(status, np.uint8), counter.consumed,
+                            True, self.damage)
 
     def _native_windows(self) -> Iterator[RawWindow]:
-        from ignite._engine import READER_STATUS_NAMES, NativeReader
+        from ignite._engine import NativeReader
 
-        names = np.array(READER_STATUS_NAMES, dtype=object)
         reader = NativeReader(str(self.item.path), self.item.compression or "none", self.item.format,
                               ".".join(self.field_path), ".".join(self.id_path) if self.id_path else None,
                               self.window_records, self.skip_lines, READ_CHUNK, MAX_LINE_BYTES, self.max_lines)
@@ -313,34 +316,35 @@ class RecordReader:
             if damage is not None:
                 self.damage = DamagedInput(str(self.item.path), *damage)
                 log.error("%s", self.damage)
-            yield RawWindow(ArenaTexts(text_bytes, text_offsets), ids, lines, names[codes].tolist(), end_offset,
+            # The native reader's codes are the table's first ones (rows/status.py).
+            yield RawWindow(ArenaTexts(text_bytes, text_offsets), ids, lines, codes, end_offset,
                             last, self.damage, text_bytes, text_offsets)
         if reader.damage is not None and self.damage is None:
             self.damage = DamagedInput(str(self.item.path), *reader.damage)
             log.error("%s", self.damage)
 
-    def _parse_json(self, raw: bytes) -> tuple[str, object, str]:
+    def _parse_json(self, raw: bytes) -> tuple[str, object, int]:
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
-                return "", None, "invalid_utf8"
-            return "", None, "bad_json"
+                return "", None, INVALID_UTF8
+            return "", None, BAD_JSON
         if not isinstance(obj, dict):
-            return "", None, "not_an_object"
+            return "", None, NOT_AN_OBJECT
         ident = None
         if self.id_path is not None:
             try:
                 ident = _get_field(obj, self.id_path)
             except KeyError:
-                return "", None, "missing_id"
+                return "", None, MISSING_ID
             ident = ident if isinstance(ident, str) else orjson.dumps(ident).decode()
         try:
             value = _get_field(obj, self.field_path)
         except KeyError:
-            return "", ident, "missing_field"
+            return "", ident, MISSING_FIELD
         text, st = _to_text(value)
         return text, ident, st
 
@@ -388,7 +392,8 @@ class RecordReader:
                 return arr
 
             values = column(self.field_path).to_pylist()
-            texts, status = [], []
+            texts: list[str] = []
+            status: list[int] = []
             for value in values:
                 text, st = _to_text(value)
                 texts.append(text)
@@ -398,6 +403,7 @@ class RecordReader:
                 ids = [v if isinstance(v, str) or v is None else str(v) for v in column(self.id_path).to_pylist()]
             lines = np.arange(row + 1, row + 1 + len(values), dtype=np.int64)
             row += len(values)
-            yield RawWindow(texts, ids, lines, status, int(self.item.size * row / total), row >= end)
+            yield RawWindow(texts, ids, lines, np.asarray(status, np.uint8), int(self.item.size * row / total),
+                            row >= end)
             if row >= end:
                 break

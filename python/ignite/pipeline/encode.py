@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from ignite.backends.base import Runner, capabilities
-from ignite.pipeline.batcher import fill_batch, plan_batches
+from ignite.backends.packing import fill_batch, plan_batches
 from ignite.pipeline.tokenize import WindowTokenizer
-from ignite.pipeline.window import OK
+from ignite.rows.status import OK
 
 
 def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, batch_tokens: int,
@@ -29,16 +29,17 @@ def embed_texts(texts: list[str], tokenizer: WindowTokenizer, runner: Runner, ba
 
 
 def embed_images(images: list[bytes], preprocessor: Any, shape: tuple[int, int, int], runner: Any,
-                 batch_images: int) -> tuple[np.ndarray, list[str]]:
+                 batch_images: int) -> tuple[np.ndarray, np.ndarray]:
     """Embed a few encoded images on this thread (index samples, search queries): their vectors
-    and statuses; an image that cannot be decoded gets zeros. `shape`: the preprocessor's (3, H, W)."""
+    and uint8 status codes; an image that cannot be decoded gets zeros. `shape`: the
+    preprocessor's (3, H, W)."""
     out = np.zeros((len(images), runner.dim), np.float32)
-    statuses: list[str] = []
+    statuses = np.zeros(len(images), np.uint8)
     pixels = np.empty((batch_images, *shape), np.float32)
     for a in range(0, len(images), batch_images):
         chunk = images[a:a + batch_images]
-        statuses += preprocessor.process(chunk, pixels[:len(chunk)])
-        ok = [j for j in range(len(chunk)) if statuses[a + j] == OK]
-        if ok:
-            out[np.asarray(ok) + a] = runner.run_images(pixels[ok])
+        statuses[a:a + len(chunk)] = preprocessor.process(chunk, pixels[:len(chunk)])
+        ok = np.flatnonzero(statuses[a:a + len(chunk)] == OK)
+        if len(ok):
+            out[ok + a] = runner.run_images(pixels[ok])
     return out, statuses

@@ -1,4 +1,4 @@
-"""The image ingest path, on the Python stages of pipeline/run.py: a reader thread lists encoded
+"""The image ingest path, on the Python stages of pipeline/stages.py: a reader thread lists encoded
 images into windows (spanning files, each record keeping its file and position), preprocess
 threads turn each window into fixed-shape pixel batches in pooled buffers (the native
 preprocessor releases the GIL on its own thread pool), and the same workers, writer, commits,
@@ -15,8 +15,10 @@ import numpy as np
 
 from ignite.images.records import ImageRecord, ImageRecords
 from ignite.pipeline.channel import Channel
-from ignite.pipeline.run import _Stages
-from ignite.pipeline.window import OK, Batch, Window
+from ignite.pipeline.stages import Stages
+from ignite.pipeline.batch import Batch
+from ignite.rows.status import OK
+from ignite.rows.window import Window
 
 CPU_BATCH_IMAGES = 32
 GPU_BATCH_IMAGES = 256
@@ -26,7 +28,7 @@ PREPROCESS_THREADS = 2  # windows being preprocessed at once: one fills a batch 
 @dataclass
 class ImageFeed:
     """What the image stages need besides the run's config: the preprocessor (process(items, out)
-    -> statuses, images/preprocess.py's contract; its statuses are record statuses), the pixel
+    -> uint8 status codes, images/preprocess.py's contract), the pixel
     shape (3, H, W) it fills, the id of each loose image file, the table fields."""
 
     preprocessor: Any
@@ -75,8 +77,8 @@ class PixelPool:
             self._free.append(buffer)
 
 
-class ImageStages(_Stages):
-    """_Stages with images read and preprocessed instead of texts read and tokenized; the `tokenizer`
+class ImageStages(Stages):
+    """Stages with images read and preprocessed instead of texts read and tokenized; the `tokenizer`
     argument is the ImageFeed."""
 
     def __init__(self, *args: Any) -> None:
@@ -143,7 +145,7 @@ class ImageStages(_Stages):
             if self.stop.is_set():
                 break  # not started: it is not committed and a resume reads it again
             clock.resume()
-            todo = [i for i, status in enumerate(window.status) if status == OK]
+            todo = np.flatnonzero(window.status == OK)
             chunks = [todo[a:a + self.rows] for a in range(0, len(todo), self.rows)]
             window.n_batches = len(chunks)
             window.embeddings = np.zeros((len(window), self.dim), dtype=np.float32)
@@ -153,17 +155,15 @@ class ImageStages(_Stages):
                 buffer = self.pixels.acquire()
                 clock.resume()
                 statuses = prep.process([window.images[i] for i in rows], buffer.array[:len(rows)])
-                ok = [j for j, status in enumerate(statuses) if status == OK]
-                for j, status in enumerate(statuses):
-                    if status != OK:
-                        window.status[rows[j]] = status
+                window.status[rows] = statuses  # the rows were OK: only the failed ones change
+                ok = np.flatnonzero(statuses == OK)
                 if len(ok) < len(rows):
                     buffer.array[:len(ok)] = buffer.array[ok]
-                kept = np.asarray(rows, np.int64)[ok]
+                kept = rows[ok]
                 empty = np.zeros((len(ok), 0), np.int32)  # pixels, not tokens
                 batch = Batch(window, kept, empty, empty, 0, storage=buffer, pixels=buffer.array[:len(ok)])
                 clock.pause()
-                if ok:
+                if len(ok):
                     self.to_embed.put(batch)
                 else:
                     batch.embeddings = np.zeros((0, self.dim), np.float32)
@@ -213,8 +213,9 @@ class _WindowBuilder:
         window = ImageWindow(
             index=self.index, start_row=self.row, file_index=self.files[0] if self.files else self.end[0], texts=(),
             ids=[r.ident for r in recs], lines=np.asarray([r.line for r in recs], np.int64),
-            status=[r.status for r in recs], end_offset=self.offset, files=np.asarray(self.files, np.int32),
-            end=self.end, extra={"damages": self.damages}, images=[r.data for r in recs])
+            status=np.asarray([r.status for r in recs], np.uint8), end_offset=self.offset,
+            files=np.asarray(self.files, np.int32), end=self.end, extra={"damages": self.damages},
+            images=[r.data for r in recs])
         self.put(window)
         self.index += 1
         self.row += len(recs)

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ignite.errors import ModelError
-from ignite.pipeline.window import Window
+from ignite.rows.window import Window
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ MAX_SAMPLES = 2048  # the series halves its resolution past this, so a run of da
 
 
 class CommittedStats(Protocol):
-    """What the writer accounts (pipeline.run.RunStats)."""
+    """What the writer accounts (pipeline.writer.RunStats)."""
 
     records: int
     resumed_rows: int

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ignite.pipeline.batcher import Buffers
-    from ignite.pipeline.images import PixelBuffer
-
-OK = "ok"
-BACKEND_ERROR = "backend_error"
-# Record statuses by uint8 code, as the native reader and pipeline give them
-# (ignite._engine.STATUS_NAMES): OK, why the reader could not read the record, BACKEND_ERROR.
-STATUS_NAMES = ("ok", "invalid_utf8", "bad_json", "not_an_object", "missing_id", "missing_field", "field_null",
-                "field_not_string", "line_too_long", BACKEND_ERROR)
+from ignite.rows.status import OK
 
 
 class ArenaIds(Sequence[object]):
@@ -94,7 +84,7 @@ class Window:
     texts: Sequence[str]  # "" where the record could not be read; ArenaTexts when read natively
     ids: list[object]
     lines: np.ndarray  # int64, 1-based line (or row) in the source file
-    status: list[str]  # OK, or why the record has no embedding
+    status: np.ndarray  # uint8 status codes (rows/status.py): OK, or why the record has no embedding
     end_offset: int  # bytes of the source file consumed at the window's end
     # The texts' UTF-8 in one arena, when the reader keeps it: record i is
     # text_bytes[text_offsets[i]:text_offsets[i+1]]; the native tokenizer reads it without str objects.
@@ -124,21 +114,5 @@ class Window:
 
     @property
     def ok_rows(self) -> np.ndarray:
-        # Compared in C, not by a generator per record; the status list is short strings.
-        return np.flatnonzero(np.asarray(self.status, dtype=object) == OK).astype(np.int64, copy=False)
+        return np.flatnonzero(self.status == OK).astype(np.int64, copy=False)
 
-
-@dataclass
-class Batch:
-    window: Window
-    rows: np.ndarray  # int64 rows of the window, in the order of the batch
-    input_ids: np.ndarray  # int32 [rows, seq]
-    attention_mask: np.ndarray  # int32 [rows, seq]
-    real_tokens: int
-    embeddings: np.ndarray | None = None
-    tried: set[int] = field(default_factory=set)  # workers (devices) this batch failed on
-    # The pooled buffers input_ids and attention_mask (or pixels) are views of; the writer releases
-    # them once it has copied the embeddings (a batch handed to another device is written only once).
-    storage: Buffers | PixelBuffer | None = None
-    # An image batch: [rows, 3, H, W] float32 for a vision tower (input_ids and mask are then empty).
-    pixels: np.ndarray | None = None

@@ -2,7 +2,8 @@
 (rows x padded length) stays under a token budget, fill int32 ids and mask into buffers a
 BufferPool lends and takes back. Native (ignite._engine, GIL released) when the module has the
 packer; numpy otherwise, and as the reference the native packer is tested against. The Python
-loop runs once per batch, never per record."""
+loop runs once per batch, never per record. Here, below the pipeline, because autotune packs its
+calibration batches the same way."""
 from __future__ import annotations
 
 import threading
@@ -11,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ignite.backends.base import GPU_PAD_MULTIPLE, MAX_ROWS  # noqa: F401 - GPU_PAD_MULTIPLE re-exported
+from ignite.backends.base import MAX_ROWS
 
 try:
     from ignite._engine import fill_batch as _native_fill

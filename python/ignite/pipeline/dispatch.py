@@ -1,0 +1,186 @@
+"""The device workers: one thread per device (per in-flight slot of a device), all pulling from
+the same batches, so a slow device simply takes fewer. A batch the backend fails on is retried,
+then handed to a device that has not tried it, else bisected so one bad record cannot fail its
+neighbours; a device that fails every batch in a row leaves the run to the others."""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from ignite.backends.base import Runner, capabilities
+from ignite.errors import IgniteError
+from ignite.pipeline.batch import Batch
+from ignite.rows.status import BACKEND_ERROR, STATUS_NAMES
+from ignite.telemetry.live import Telemetry
+
+log = logging.getLogger(__name__)
+
+BROKEN_BACKEND_STREAK = 3  # batches in a row with no record embedded: the backend is broken, not the data
+
+# What a worker does with a batch it ran: its embeddings and its rows that failed on their own.
+Deliver = Callable[[Any, np.ndarray, list[int]], None]
+# Makes a stage thread: (name, body, what to call when the body ends without error).
+ThreadMaker = Callable[[str, Callable[[], None], Callable[[], None]], threading.Thread]
+
+
+def _short(exc: BaseException) -> str:
+    text = (str(exc) or type(exc).__name__).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+class _DeviceBroken(Exception):
+    """A worker's backend failed on every record of several batches in a row."""
+
+
+class _HandedOff(Exception):
+    """The batch failed here and went to another device."""
+
+
+class Devices:
+    """Runs batches on the runners (one per device). The ingest path is behind `take` (the next
+    batch, None once there are no more), `deliver` (a batch's results) and `finished` (called
+    when the last worker ends)."""
+
+    def __init__(self, runners: list[Runner], telemetry: Telemetry, take: Callable[[], Any], deliver: Deliver,
+                 finished: Callable[[], None]) -> None:
+        self.runners, self.telemetry = runners, telemetry
+        self._take, self._deliver, self._finished = take, deliver, finished
+        # A runner with several in-flight slots (TensorRT: copy in, compute and copy out of
+        # consecutive batches overlap) gets one worker thread per slot; they share its device index.
+        self.threads_per_device = [max(1, capabilities(r).slots) for r in runners]
+        # Devices alive, their worker threads still pulling, and batches a failed device left
+        # behind; all under self._lock.
+        self._alive = set(range(len(runners)))
+        self._pulling = list(self.threads_per_device)
+        self._ended = 0
+        self._orphans: list[Batch] = []
+        self._lock = threading.Lock()
+
+    def threads(self, thread: ThreadMaker) -> list[threading.Thread]:
+        """The worker threads, made by the stages' `thread` (which turns an error into the run's)."""
+        return [thread(f"worker-{i}.{slot}", functools.partial(self.embed, i), self.worker_done)
+                for i, n in enumerate(self.threads_per_device) for slot in range(n)]
+
+    def embed(self, worker: int) -> None:
+        """A worker of device `worker`: runs batches until there are none left for it."""
+        runner, streak = self.runners[worker], [0, ""]  # failures in a row, the last one's text
+        counters = self.telemetry.worker(runner.device, runner.name, runner.dtype)
+        while (batch := self._next_batch(worker)) is not None:
+            try:
+                with counters.clock:
+                    out, failed = self._run(batch, worker, runner, streak)
+            except _HandedOff:
+                continue
+            except _DeviceBroken as exc:  # the batch went to the other devices' queue first
+                self._retire(worker, runner, exc)
+                return
+            if streak[0] >= BROKEN_BACKEND_STREAK:
+                # Raises when no other device is left: the batch is then not committed, so a
+                # resume tries its records again. Otherwise it goes on with its failures marked.
+                self._retire(worker, runner, _DeviceBroken(
+                    f"the {runner.name} backend failed on every record of {streak[0]} batches in a row: {streak[1]}"))
+                self._deliver(batch, out, failed)
+                return
+            self._deliver(batch, out, failed)
+            counters.batches += 1
+            counters.records += len(batch.rows)
+
+    def _retire(self, worker: int, runner: Runner, exc: _DeviceBroken) -> None:
+        """Take a failing device out of the run; the run fails only if it was the last one."""
+        with self._lock:
+            if worker not in self._alive:  # a sibling thread already retired it
+                return
+            if len(self._alive) > 1:
+                self._alive.discard(worker)
+                log.error("%s on %s failed: %s; the other devices take its work", runner.name, runner.device, exc)
+                return
+        raise IgniteError(str(exc)) from exc.__cause__
+
+    def _next_batch(self, worker: int) -> Batch | None:
+        while True:
+            with self._lock:
+                if worker not in self._alive:  # retired after failing: its siblings stop too
+                    return None
+                if self._orphans:
+                    return self._orphans.pop()
+            batch = self._take()
+            if batch is not None:
+                return batch
+            with self._lock:  # channel drained: leave, unless a device just handed work over
+                if not self._orphans:
+                    self._pulling[worker] -= 1
+                    if not self._pulling[worker]:
+                        self._alive.discard(worker)
+                    return None
+
+    def _hand_off(self, batch: Batch, worker: int) -> bool:
+        """Give `batch` to the devices that have not tried it; False if there are none."""
+        batch.tried.add(worker)
+        with self._lock:
+            if not self._alive - batch.tried:
+                return False
+            self._orphans.append(batch)
+            return True
+
+    def worker_done(self) -> None:
+        """Called as each worker ends; the last one calls `finished`."""
+        with self._lock:
+            self._ended += 1
+            last = self._ended == sum(self.threads_per_device)
+        if last:
+            self._finished()
+
+    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list) -> tuple[np.ndarray, list[int]]:
+        """A batch's embeddings and its rows that failed. A batch the backend fails on is retried
+        once, then split in halves, so one bad record cannot fail its neighbours; a record that
+        fails on its own gets zeros and status backend_error."""
+        try:
+            return _infer(runner, batch), []
+        except Exception as exc:  # noqa: BLE001 - any backend failure
+            log.warning("backend failed on a batch of %d records (%s); retrying it", len(batch.rows), _short(exc))
+            first = exc
+        out = np.zeros((len(batch.rows), runner.dim), np.float32)
+        failed: list[int] = []
+        try:
+            out[:] = _infer(runner, batch)
+        except Exception:  # noqa: BLE001
+            if self._hand_off(batch, worker):
+                streak[0] += 1
+                if streak[0] >= BROKEN_BACKEND_STREAK:
+                    raise _DeviceBroken(f"the {runner.name} backend failed on {streak[0]} batches in a row: "
+                                        f"{_short(first)}") from first
+                raise _HandedOff from None
+            self._split(batch, runner, np.arange(len(batch.rows)), out, failed)
+        if len(failed) == len(batch.rows):
+            streak[0], streak[1] = streak[0] + 1, _short(first)  # embed() may retire the device
+        else:
+            streak[0] = 0
+        if failed:
+            log.warning("backend failed on %d record(s) on their own: status %s", len(failed),
+                        STATUS_NAMES[BACKEND_ERROR])
+        return out, failed
+
+    def _split(self, batch: Batch, runner: Runner, idx: np.ndarray, out: np.ndarray, failed: list[int]) -> None:
+        """Embed the halves of the failed rows `idx` of a batch, each half split again if it fails."""
+        if len(idx) == 1:
+            failed.append(int(idx[0]))
+            return
+        for part in (idx[: len(idx) // 2], idx[len(idx) // 2:]):
+            try:
+                out[part] = _infer(runner, batch, part)
+            except Exception:  # noqa: BLE001
+                self._split(batch, runner, part, out, failed)
+
+
+def _infer(runner: Any, batch: Any, part: np.ndarray | None = None) -> np.ndarray:
+    """The embeddings of a batch (of its rows `part` when given): pixels on a vision tower
+    (ImageRunner.run_images), ids and mask otherwise (a Batch, or a native pipeline's batch)."""
+    if isinstance(batch, Batch) and batch.pixels is not None:
+        return runner.run_images(batch.pixels if part is None else batch.pixels[part])
+    if part is None:
+        return runner.run(batch.input_ids, batch.attention_mask)
+    return runner.run(batch.input_ids[part], batch.attention_mask[part])
