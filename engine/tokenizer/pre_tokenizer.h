@@ -74,6 +74,15 @@ class BertPreTokenizer {
       for (std::size_t i = 0; i < kPadding; ++i) put('\0');
     }
 
+    // Frees the buffers when they hold more than `keep` bytes: one huge text (a whole book on
+    // one line) must not leave every tokenizer thread holding its size for the rest of the run.
+    void trim(std::size_t keep) {
+      if (bytes_.capacity() + items_.capacity() * sizeof(Item) <= keep) return;
+      std::vector<char>().swap(bytes_);
+      std::vector<Item>().swap(items_);
+      clear();
+    }
+
     const std::vector<Item>& items() const { return items_; }
     const char* bytes() const { return bytes_.data(); }
     std::string_view word(const Item& item) const { return {bytes_.data() + item.begin, item.size}; }

@@ -25,6 +25,7 @@ namespace {
 // How many words ahead of the one being cut into pieces the model's first lookup is prefetched:
 // enough to cover a cache miss with the work on the words in between.
 constexpr std::size_t kPrefetchAhead = 8;
+constexpr std::size_t kWorkspaceKeepBytes = std::size_t{4} << 20;  // a thread keeps its word buffers up to this
 static_assert(BertPreTokenizer::Words::kPadding >= VocabMap::kPadding, "lookups read past a word's end");
 }  // namespace
 
@@ -73,6 +74,7 @@ std::size_t Tokenizer::encode(std::string_view text, std::vector<std::int32_t>& 
     if (count > limit_) out.resize(first + limit_);
   }
   out.insert(out.end(), post_.suffix().begin(), post_.suffix().end());
+  ws.words.trim(kWorkspaceKeepBytes);
   return count + post_.added();
 }
 
