@@ -38,9 +38,12 @@ class ArenaIds(Sequence[object]):
         valid = np.packbits(self._has_id[lo:hi].astype(bool), bitorder="little")
         offsets = self._offsets[lo:hi + 1] - self._offsets[lo]
         data = self._bytes[self._offsets[lo]:self._offsets[hi]]
-        array = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), pa.py_buffer(valid),
-                                                 n - int(np.count_nonzero(self._has_id[lo:hi])))
-        return array.cast(pa.string())
+        nulls = n - int(np.count_nonzero(self._has_id[lo:hi]))
+        if len(data) < 1 << 31:  # string offsets are int32: built as such, not cast (a copy and a pass)
+            return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data),
+                                               pa.py_buffer(valid), nulls)
+        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), pa.py_buffer(valid),
+                                                nulls).cast(pa.string())
 
 
 class ArenaTexts(Sequence[str]):
