@@ -247,3 +247,32 @@ def test_a_batch_outliving_its_pipeline_goes_first(tmp_path: Path, model_dir: Pa
         expected = [ids.copy() for ids in runner.kept]
         assert all((a == b).all() for a, b in zip(runner.kept, expected))  # still readable
         runner.kept.clear()  # the last batch frees the pipeline
+
+
+class _SwitchRecordingRunner(_RowRunner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[float] = set()
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        import sys
+
+        self.seen.add(sys.getswitchinterval())
+        return super().run(input_ids, attention_mask)
+
+
+def test_the_run_takes_short_gil_turns_and_gives_them_back(tmp_path: Path, model_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the stages run, a CPU-bound Python thread holds the GIL at most 0.5 ms at a time (so
+    the workers' and writer's short turns do not wait 5 ms each); the caller's interval returns."""
+    import sys
+
+    from ignite.pipeline.run import GIL_SWITCH_SECONDS
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"record {i}"}) + "\n" for i in range(300)))
+    before = sys.getswitchinterval()
+    runner = _SwitchRecordingRunner()
+    _embed(tmp_path / "out", [src], model_dir, python=False, monkeypatch=monkeypatch, runner=runner)
+    assert runner.seen and max(runner.seen) <= GIL_SWITCH_SECONDS + 1e-9
+    assert sys.getswitchinterval() == before

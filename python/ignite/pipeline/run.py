@@ -6,8 +6,11 @@ exception in any stage cancels the run and is re-raised here; a SIGINT/SIGTERM
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +35,23 @@ if TYPE_CHECKING:
     from ignite.pipeline.images import ImageFeed
 
 log = logging.getLogger(__name__)
+
+# The workers and the writer hold the GIL in short bursts (a batch's hand-over, a window's
+# commit) and would each wait out CPython's 5 ms switch interval behind any CPU-bound Python
+# thread (the caller's, a progress callback's). Measured with a thread spinning beside a
+# null-model run at GPU batch sizes: 72% of the throughput lost at 5 ms, 23% at 0.5 ms.
+GIL_SWITCH_SECONDS = 0.0005
+
+
+@contextlib.contextmanager
+def _short_gil_turns() -> Iterator[None]:
+    """CPython's GIL switch interval at most GIL_SWITCH_SECONDS while the stages run."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, GIL_SWITCH_SECONDS))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list[Runner],
@@ -62,8 +82,9 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
     if index is not None and start.rows:
         _index_committed(index, sink, start.rows)
     if not start.done:
-        _run_stages(cfg, files, runners, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index,
-                    telemetry, stages_class)
+        with _short_gil_turns():
+            _run_stages(cfg, files, runners, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index,
+                        telemetry, stages_class)
     else:
         sink.close()
     stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
