@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/stat.h>
+
 #include "core/error.h"
 
 namespace ignite {
@@ -126,7 +128,15 @@ ByteSource::ByteSource(const std::string& path, Compression compression, std::si
   }
   if (compression == Compression::kZstd) decoder_ = std::make_unique<ZstdDecoder>();
   if (compression == Compression::kGzip) decoder_ = std::make_unique<GzipDecoder>();
-  in_.resize(read_chunk_ + kPadding);
+  // The first buffer fits the file (one byte more, to see its end): a chunk-sized buffer per
+  // file (1 MiB, mapped and faulted in) cost ~30 µs, the whole cost of reading a one-record
+  // file. read_input() grows it for a file that is larger than it said.
+  std::size_t first = read_chunk_;
+  struct stat st {};
+  if (::fstat(::fileno(file_.get()), &st) == 0 && S_ISREG(st.st_mode)) {
+    first = std::min(read_chunk_, static_cast<std::size_t>(st.st_size) + 1);
+  }
+  in_.resize(first + kPadding);
 }
 
 void ByteSource::pad_chunk(std::size_t used) {
@@ -139,7 +149,8 @@ ByteSource::~ByteSource() = default;
 std::size_t ByteSource::read_input() {
   std::size_t got = 0;
   while (got < read_chunk_) {
-    const std::size_t n = std::fread(&in_[got], 1, read_chunk_ - got, file_.get());
+    if (got + kPadding == in_.size()) in_.resize(std::min(read_chunk_, 2 * got) + kPadding);
+    const std::size_t n = std::fread(&in_[got], 1, in_.size() - kPadding - got, file_.get());
     got += n;
     if (n == 0) {
       if (std::ferror(file_.get())) damage_ = os_error(errno ? errno : EIO);
