@@ -37,13 +37,13 @@ log = logging.getLogger(__name__)
 # In the order tried; the first exact fp32 pair is the fidelity reference.
 CPU_CANDIDATES = (("openvino", "fp32"), ("onnxruntime", "fp32"), ("openvino", "bf16"), ("torch", "bf16"))
 FIDELITY = 0.999  # the least cosine to fp32 of any calibration row
-SECONDS_PER_CANDIDATE = 0.8  # timed span per pair, after one warm-up batch
-SAMPLE_RECORDS = 256
+SECONDS_PER_CANDIDATE = 0.8  # timed span per pair, after a warm-up round on every slot
+SAMPLE_RECORDS = 256  # the first records of the input, tokenized, make the calibration batches
 STREAM_COUNTS = (1, 2, 4)  # OpenVINO stream counts worth timing (capped by the threads)
 # Another stream count replaces OpenVINO's own only when measured this much faster: second-long
 # spans on shared machines vary by +-30% run to run, and on 2 cores a whole run found its choice
 # (2 streams) 1.23x faster than the 1 stream a short span had preferred.
-STREAMS_MARGIN = 1.15  # the first records of the input, tokenized, make the calibration batches
+STREAMS_MARGIN = 1.15
 CACHE_FORMAT = 2  # 2: OpenVINO stream counts measured too
 
 
@@ -162,16 +162,16 @@ def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequen
             notes: Sequence[str] = (), threads: int = 1) -> tuple[Choice, Runner]:
     """Open and time each pair on `batches`; the fastest faithful one, and its runner (still open,
     so the run does not open it twice). The fastest faithful OpenVINO precision is then timed at
-    other stream counts for `threads` threads (same graph and precision: no new fidelity pass). `notes`: what was
-    left out before, for the reason."""
+    other stream counts for `threads` threads (same graph and precision: no new fidelity pass).
+    `notes`: what was left out before, for the reason."""
     began = time.perf_counter()
     reference: np.ndarray | None = None
     speeds: dict[str, float] = {}
     notes = list(notes)
     best: tuple[float, str, str, int | None, Runner] | None = None
-    openvino: tuple[str, Runner] | None = None  # the fastest faithful OpenVINO precision
+    openvino: tuple[float, str, int] | None = None  # the fastest faithful OpenVINO precision: speed, dtype, slots
     for backend, dtype in pairs:
-        name = f"{backend} {dtype}"
+        name = _label(backend, dtype, None)
         try:
             runner = open_pair(backend, dtype)
         except BackendUnavailable as exc:
@@ -184,15 +184,14 @@ def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequen
             notes.append(f"{name} left out (cosine {low:.4f} to fp32)")
             continue
         speeds[name] = round(speed, 1)
-        if backend == "openvino" and (openvino is None or speeds[name] > speeds[f"openvino {openvino[0]}"]):
-            openvino = (dtype, runner)
+        if backend == "openvino" and (openvino is None or speeds[name] > openvino[0]):
+            openvino = (speeds[name], dtype, capabilities(runner).slots)
         if best is None or speeds[name] > best[0]:
             best = (speeds[name], backend, dtype, None, runner)
     if best is None:
         raise BackendUnavailable("; ".join(notes) or "no candidate backend")
     if openvino is not None:
-        dtype, slots = openvino[0], capabilities(openvino[1]).slots
-        openvino = None  # its runner stays open only while it is the best
+        _, dtype, slots = openvino
         for streams in stream_options(threads, slots):
             runner = open_pair("openvino", dtype, streams)
             name = _label("openvino", dtype, streams)
