@@ -95,7 +95,8 @@ def test_metrics_scraped_during_a_run_add_up(tmp_path: Path, cache_dir: Path, ti
     # One backend thread: the run lasts long enough to be scraped while it goes on.
     proc = subprocess.Popen([*cli_command(), "embed", "--input", str(path), "--output", str(out), "--model",
                              str(tiny_model), "--backend", "onnxruntime", "--dtype", "fp32", "--threads", "1",
-                             "--metrics-port", "0", "--metrics-file", str(prom)],
+                             "--metrics-port", "0", "--metrics-file", str(prom),
+                             "--metrics-file-interval", "0.25"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     lines: list[str] = []
     textfile_reads, inodes, torn = 0, set(), []
@@ -193,6 +194,9 @@ def test_metrics_flags_are_checked(tmp_path: Path, cache_dir: Path, corpus: tupl
     path = corpus[0]
     r = run_cli("embed", "--input", path, "--output", tmp_path / "e.npy", "--metrics-port", "70000")
     assert r.returncode == 2 and "must be a port number" in r.stderr and "Traceback" not in r.stderr
+    for interval in ("0", "-1", "soon", "nan"):
+        r = run_cli("embed", "--input", path, "--output", tmp_path / "e.npy", "--metrics-file-interval", interval)
+        assert r.returncode == 2 and "must be a positive number of seconds" in r.stderr, r.stderr
     r = run_cli("embed", "--input", path, "--output", tmp_path / "e.npy", env={"IGNITE_METRICS_PORT": "http"},
                 cache_dir=cache_dir)
     assert r.returncode == 2 and "IGNITE_METRICS_PORT='http' is not a port number" in r.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -64,6 +63,16 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
 def _embed_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed", help="embed every record of the input files into an output file",
@@ -110,6 +119,8 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--metrics-file", type=Path, default=None, metavar="PATH",
                    help="write the same metrics to PATH every few seconds, atomically, for node_exporter's "
                         "textfile collector (name it *.prom)")
+    w.add_argument("--metrics-file-interval", type=_seconds, default=5.0, metavar="SECONDS",
+                   help="how often --metrics-file is rewritten (default: 5)")
     p.set_defaults(func=_cmd_embed)
 
 
@@ -178,27 +189,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupted(signum: int, frame: object) -> None:
-    """SIGINT/SIGTERM before `ignite embed` installs its own handling (while importing)."""
-    exc = KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
-    exc.exit_code = 128 + signum  # type: ignore[attr-defined]
-    raise exc
-
-
 def _cmd_embed(args: argparse.Namespace) -> int:
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _interrupted)
-    # The output is locked before the heavy imports, so a second run on it is refused at once
-    # and nothing is looked at, let alone touched, while another process may be writing.
-    from ignite.io.lock import OutputLocks, lock_targets
-    from ignite.shards.env import shard_paths
+    from ignite.pipeline.signals import Interrupted, StopSignals
 
-    shard_paths(args)  # --shard: this task's output, --errors and --index, which are what it locks
+    stop = StopSignals()  # before the heavy imports: a signal while they run exits 128 + signum
+    stop.install()
+    try:
+        # The output is locked before the heavy imports, so a second run on it is refused at once
+        # and nothing is looked at, let alone touched, while another process may be writing.
+        from ignite.io.lock import OutputLocks, lock_targets
+        from ignite.shards.env import shard_paths
 
-    with OutputLocks(lock_targets(args.output, args.errors, args.index)).acquire(wait=args.wait):
-        from ignite.embed import embed_from_args
+        shard_paths(args)  # --shard: this task's output, --errors and --index, which are what it locks
 
-        return embed_from_args(args)
+        with OutputLocks(lock_targets(args.output, args.errors, args.index)).acquire(wait=args.wait):
+            from ignite.embed import embed_from_args
+
+            return embed_from_args(args, stop)
+    except Exception as exc:
+        if stop.signum is not None and stop.phase == "setup":
+            # The signal surfaced as another error (an extension's import wraps it in ImportError).
+            raise Interrupted(stop.signum) from exc
+        raise
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

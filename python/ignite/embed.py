@@ -244,13 +244,12 @@ def _remove_outputs(cfg: EmbedConfig) -> None:
         path.unlink(missing_ok=True)
 
 
-def embed_from_args(args: argparse.Namespace) -> int:
-    stop = StopSignals()
-    stop.install()
+def embed_from_args(args: argparse.Namespace, stop: StopSignals) -> int:
     cfg, spec, files, image_names = build_config(args)
     telemetry = Telemetry(sum(f.size for f in files))
     info = {"model": cfg.model_name, "output": str(cfg.output), "version": __version__}
-    with open_metrics(telemetry, info, metrics_port(args.metrics_port), args.metrics_file):
+    with open_metrics(telemetry, info, metrics_port(args.metrics_port), args.metrics_file,
+                      args.metrics_file_interval):
         return _embed(args, cfg, spec, files, image_names, stop, telemetry, info)
 
 

@@ -143,10 +143,10 @@ def _run_stages(cfg: EmbedConfig, files: list[InputFile], runners: list[Runner],
     threads = ([] if refusal is None else stages.ingest_threads()) + stages.worker_threads()
     errors_file = None
     progress = Progress(total_bytes=sum(f.size for f in files), enabled=not cfg.quiet, live=telemetry.live_view)
+    stop.enter_pipeline()
     try:
         with writing(cfg.errors_path or work.path):
             errors_file = open_errors(cfg.errors_path, start.errors_bytes)
-        stop.phase = "pipeline"
         if refusal is None:
             stages.open_native()
         telemetry.begin(stats, sum(f.size for f in files[:start.file]) + start.offset)

@@ -33,6 +33,14 @@ class StopSignals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
+    def enter_pipeline(self) -> None:
+        """From here a signal stops the run gracefully. A signal caught during setup may have been
+        swallowed on its way up: pybind11 turns an exception raised inside an extension's import
+        into ImportError, which a fallback then catches. It is raised again here."""
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+        self.phase = "pipeline"
+
     def _handle(self, signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
         if self.signum is not None:
@@ -40,6 +48,9 @@ class StopSignals:
             os._exit(128 + signum)
         self.signum = signum
         if self.phase == "setup":
+            # A subclass, not KeyboardInterrupt itself: CPython exits by SIGINT (status -2, not
+            # 128 + signum) once a bare KeyboardInterrupt has left any nested code evaluation,
+            # even when the CLI catches it afterwards.
             raise Interrupted(signum)
         self.event.set()
         if self.phase == "pipeline":

@@ -17,7 +17,6 @@ from ignite.telemetry.live import Telemetry
 
 log = logging.getLogger(__name__)
 
-TEXTFILE_SECONDS = 5.0
 
 
 class IgniteCollector:
@@ -116,12 +115,13 @@ class MetricsExport:
     """--metrics-port and --metrics-file for one run; a context manager that stops both and
     writes the file a last time on exit."""
 
-    def __init__(self, telemetry: Telemetry, info: dict[str, str], port: int | None, file: Path | None) -> None:
+    def __init__(self, telemetry: Telemetry, info: dict[str, str], port: int | None, file: Path | None,
+                 interval: float) -> None:
         from prometheus_client import CollectorRegistry
 
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(IgniteCollector(telemetry, info))
-        self.port, self.file = port, file
+        self.port, self.file, self.interval = port, file, interval
         self._server: Any = None
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -163,19 +163,20 @@ class MetricsExport:
             raise UsageError(f"cannot write --metrics-file {self.file}: {exc.strerror or exc}") from None
 
     def _write_loop(self) -> None:
-        while not self._stop.wait(TEXTFILE_SECONDS):
+        while not self._stop.wait(self.interval):
             try:
                 self.write_file()
             except UsageError as exc:  # the disk filled up mid-run: the run goes on without the file
                 log.warning("%s", exc)
 
 
-def open_metrics(telemetry: Telemetry, info: dict[str, str], port: int | None,
-                 file: Path | None) -> contextlib.AbstractContextManager[object]:
-    """The exports asked for; nothing (not even the prometheus_client import) when none is."""
+def open_metrics(telemetry: Telemetry, info: dict[str, str], port: int | None, file: Path | None,
+                 interval: float) -> contextlib.AbstractContextManager[object]:
+    """The exports asked for, the file rewritten every `interval` seconds; nothing (not even the
+    prometheus_client import) when none is."""
     if port is None and file is None:
         return contextlib.nullcontext()
-    return MetricsExport(telemetry, info, port, file)
+    return MetricsExport(telemetry, info, port, file, interval)
 
 
 def metrics_port(value: int | None) -> int | None:
