@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import json
 import logging
@@ -23,7 +24,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -186,6 +187,23 @@ def matmul_peak(dtype: str, seconds: float = 1.5) -> float:
     return 2 * 4096 * 384 * 1536 * n / (time.perf_counter() - start)
 
 
+def best_of_rounds(jobs: list[tuple[str, Callable[[], dict[str, Any]]]], repeat: int) -> list[dict[str, Any]]:
+    """Every job once per round, `repeat` rounds, each job's fastest run kept: interleaved, so a
+    machine that slows down or speeds up mid-benchmark shifts every row alike. A row keeps the
+    times of all its runs (`runs_s`), so the spread is there to read."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in jobs}
+    for round_ in range(1, repeat + 1):
+        for name, job in jobs:
+            log.info("%s (round %d of %d) ...", name, round_, repeat)
+            runs[name].append(job())
+    rows = []
+    for name, _ in jobs:
+        best = min(runs[name], key=lambda row: row["seconds"])
+        best["runs_s"] = [round(row["seconds"], 3) for row in runs[name]]
+        rows.append(best)
+    return rows
+
+
 def unavailable(system: str, reason: str) -> dict[str, Any]:
     return {"system": system, "backend": "-", "dtype": "-", "available": False, "reason": reason}
 
@@ -281,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tei-concurrency", type=int, default=32)
     p.add_argument("--max-length", type=int, default=256, help="token truncation used to count tokens")
     p.add_argument("--out", type=Path, default=None, help="write results.json, results.md and results.png here")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds: every run once per round, interleaved; each row keeps its fastest (default 1)")
     p.add_argument("--keep", action="store_true", help="keep the embeddings written by each system")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="benchmark: %(message)s", stream=sys.stderr)
@@ -288,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         return rerender(args.rerender, args.model)
     if args.input is None:
         p.error("--input is required")
+    if args.repeat < 1:
+        p.error(f"--repeat must be 1 or more, not {args.repeat}")
 
     model = args.model or default_model()
     first_gpu = "0" if args.gpus == "all" else args.gpus.split(",")[0]
@@ -301,45 +323,55 @@ def main(argv: list[str] | None = None) -> int:
     tokens = count_tokens(model, texts, args.max_length)
     log.info("%d records, %d tokens (%.1f per text) from %s", len(texts), tokens, tokens / len(texts), args.input)
     rows: list[dict[str, Any]] = []
+    jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
     reference: np.ndarray | None = None
     try:
-        if "sentence-transformers" in systems:
-            for spec in args.st_runs.split(","):
-                dtype, batch = spec.split(":")
-                log.info("sentence-transformers %s batch %s ...", dtype, batch)
-                rows.append(run_st(model, data, work, dtype, int(batch), device))
-            ref_row = next((r for r in rows if r["dtype"] == "fp32"), None)
-            if ref_row is not None:
-                reference = np.load(ref_row["output"])
-        if "ignite" in systems:
-            warm = work / "warm.jsonl"
-            warm.write_text("".join(data.read_text(encoding="utf-8").splitlines(keepends=True)[:200]), encoding="utf-8")
-            for spec in args.ignite_runs.split(","):
-                backend, dtype = spec.split(":")
-                log.info("ignite %s %s: warm-up (export, compile) ...", backend, dtype)
-                run_ignite(model, warm, work, backend, dtype, cache, ignite_extra)
-                log.info("ignite %s %s ...", backend, dtype)
-                rows.append(run_ignite(model, data, work, backend, dtype, cache, ignite_extra))
-        if "tei" in systems:
-            router = shutil.which("text-embeddings-router")
-            if args.tei_url:
-                rows.append(run_tei(args.tei_url, texts, work, args.tei_batch, args.tei_concurrency))
-            elif router:
-                log.info("tei: starting %s ...", router)
-                with tei_server(router, model, work, args.tei_port, args.tei_batch) as (url, load, cmd):
-                    row = run_tei(url, texts, work, args.tei_batch, args.tei_concurrency)
-                    row["load_s"], row["settings"]["command"] = round(load, 2), shlex.join(cmd)
-                    rows.append(row)
-            else:
-                rows.append(unavailable("tei", "no --tei-url and no text-embeddings-router on PATH "
-                                               "(TEI is a Rust server, not a pip package)"))
-        if "fastembed" in systems:
-            if importlib.util.find_spec("fastembed") is None:
-                rows.append(unavailable("fastembed", "not installed (pip install fastembed)"))
-            else:
-                for batch in args.fastembed_batches.split(","):
-                    log.info("fastembed batch %s ...", batch)
-                    rows.append(run_fastembed(model, data, work, int(batch)))
+        with contextlib.ExitStack() as servers:
+            if "sentence-transformers" in systems:
+                for spec in args.st_runs.split(","):
+                    dtype, batch = spec.split(":")
+                    jobs.append((f"sentence-transformers {dtype} batch {batch}",
+                                 functools.partial(run_st, model, data, work, dtype, int(batch), device)))
+            if "ignite" in systems:
+                warm = work / "warm.jsonl"
+                warm.write_text("".join(data.read_text(encoding="utf-8").splitlines(keepends=True)[:200]),
+                                encoding="utf-8")
+                for spec in args.ignite_runs.split(","):
+                    backend, dtype = spec.split(":")
+                    log.info("ignite %s %s: warm-up (export, compile) ...", backend, dtype)
+                    run_ignite(model, warm, work, backend, dtype, cache, ignite_extra)
+                    jobs.append((f"ignite {backend} {dtype}",
+                                 functools.partial(run_ignite, model, data, work, backend, dtype, cache, ignite_extra)))
+            if "tei" in systems:
+                router = shutil.which("text-embeddings-router")
+                if args.tei_url:
+                    jobs.append(("tei", functools.partial(run_tei, args.tei_url, texts, work, args.tei_batch,
+                                                          args.tei_concurrency)))
+                elif router:
+                    log.info("tei: starting %s ...", router)
+                    url, load, cmd = servers.enter_context(tei_server(router, model, work, args.tei_port,
+                                                                      args.tei_batch))
+
+                    def tei_row(url: str = url, load: float = load, cmd: list[str] = cmd) -> dict[str, Any]:
+                        row = run_tei(url, texts, work, args.tei_batch, args.tei_concurrency)
+                        row["load_s"], row["settings"]["command"] = round(load, 2), shlex.join(cmd)
+                        return row
+
+                    jobs.append(("tei", tei_row))
+                else:
+                    rows.append(unavailable("tei", "no --tei-url and no text-embeddings-router on PATH "
+                                                   "(TEI is a Rust server, not a pip package)"))
+            if "fastembed" in systems:
+                if importlib.util.find_spec("fastembed") is None:
+                    rows.append(unavailable("fastembed", "not installed (pip install fastembed)"))
+                else:
+                    for batch in args.fastembed_batches.split(","):
+                        jobs.append((f"fastembed batch {batch}",
+                                     functools.partial(run_fastembed, model, data, work, int(batch))))
+            rows = best_of_rounds(jobs, args.repeat) + rows
+        ref_row = next((r for r in rows if r["system"] == "sentence-transformers" and r["dtype"] == "fp32"), None)
+        if ref_row is not None:
+            reference = np.load(ref_row["output"])
         if reference is None and any(r.get("available", True) for r in rows):
             log.info("sentence-transformers fp32 reference for fidelity ...")
             reference = np.load(run_st(model, data, work, "fp32", 64, device)["output"])
@@ -352,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     info = machine()
+    info["repeat"] = args.repeat
     info["matmul_peak_flops"] = {dt: matmul_peak(dt) for dt in ("fp32", "bf16")}
     derive(rows, tokens, flops_per_token(model, tokens / len(texts)), info["matmul_peak_flops"])
     write_reports(args, argv, rows, info, len(texts), tokens)
@@ -396,7 +429,8 @@ def write_reports(args: argparse.Namespace, argv: list[str] | None, rows: list[d
               f"{', '.join(f'{k} {v / 1e9:,.0f} GFLOP/s' for k, v in info.get('matmul_peak_flops', {}).items())}; "
               f"`share of matmul peak` = tokens/s x model FLOPs per token / that ceiling",
               f"- command: `{cmd}`",
-              "- time: file to file (read, tokenize, infer, write), model load excluded (column `load s`)", "",
+              "- time: file to file (read, tokenize, infer, write), model load excluded (column `load s`); "
+              f"best of {info.get('repeat', 1)} interleaved rounds (every run's time: `runs_s` in results.json)", "",
               text, "", "Commands per row are in results.json (`settings`)."]
         (args.out / "results.md").write_text("\n".join(md) + "\n")
         plot(rows, args.out / "results.png", f"{records:,} texts, {info['cpu']} ({info['cores']} cores)")
