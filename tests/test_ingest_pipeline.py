@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from conftest import read_jsonl_zst, shared_file
 
 pytest.importorskip("ignite._engine")
 from ignite import _engine  # noqa: E402
+from ignite.pipeline.signals import StopSignals  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not hasattr(_engine, "IngestPipeline"),
                                 reason="ignite._engine was built without the native reader (zstd, zlib, simdjson)")
@@ -30,13 +30,14 @@ class _RowRunner:
 
     name, device, dtype, dim = "rows", "cpu", "fp32", 4
 
-    def __init__(self, stop_after: int | None = None, stop: threading.Event | None = None) -> None:
+    def __init__(self, stop_after: int | None = None, stop: StopSignals | None = None) -> None:
         self.calls, self.stop_after, self.stop = 0, stop_after, stop
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         self.calls += 1
         if self.stop is not None and self.calls == self.stop_after:
-            self.stop.set()
+            self.stop.signum = 15  # what a SIGTERM while the pipeline runs records
+            self.stop.event.set()
         ids = input_ids.astype(np.int64) * attention_mask
         positions = np.arange(1, ids.shape[1] + 1, dtype=np.int64)
         return np.stack([attention_mask.sum(axis=1), ids.sum(axis=1) % 9973, (ids * positions).sum(axis=1) % 10007,
@@ -51,7 +52,6 @@ def _embed(tmp: Path, inputs: list[Path], model_dir: Path, *, python: bool, monk
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
     from ignite.pipeline.run import run_pipeline
-    from ignite.pipeline.signals import StopSignals
     from ignite.pipeline.tokenize import WindowTokenizer
 
     monkeypatch.setenv("IGNITE_PIPELINE", "python" if python else "native")
@@ -72,8 +72,7 @@ def _embed(tmp: Path, inputs: list[Path], model_dir: Path, *, python: bool, monk
         start = work.create({"format": 1, "inputs": [], "options": {}})
     tokenizer = WindowTokenizer(model_dir / "tokenizer.json", 128, prefix, threads=2)
     stop = StopSignals()
-    stop.signum = 15
-    runner = runner or _RowRunner(stop_after, stop.event)
+    runner = runner or _RowRunner(stop_after, stop)
     stats = run_pipeline(cfg, expand_inputs([str(p) for p in inputs]), runner, tokenizer, work, start, stop)
     return stats, out
 
