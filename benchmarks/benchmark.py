@@ -256,7 +256,8 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     done = [r for r in rows if r.get("available", True)]
     def label(r: dict[str, Any]) -> str:
         batch = r.get("settings", {}).get("batch_size")
-        text = f"{r['system']}\n{r['backend']} {r['dtype']}" + (f" b{batch}" if batch else "")
+        auto = "auto: " if r.get("auto_chose") else ""  # the row of --backend/--dtype auto, by what it chose
+        text = f"{r['system']}\n{auto}{r['backend']} {r['dtype']}" + (f" b{batch}" if batch else "")
         return text + (f"\nmin cos {r['min_cosine']:.3f}" if r["min_cosine"] < 0.999 else "")
 
     labels = [label(r) for r in done]
