@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from typing import Generic, TypeVar
 
 from ignite._engine import Ring, RingClosed
@@ -15,6 +16,10 @@ POLL_SECONDS = 0.1
 
 class Cancelled(Exception):
     """The run is stopping (another stage failed, or a signal arrived)."""
+
+
+class Empty(Exception):
+    """Nothing came within the wait; the channel is still open."""
 
 
 class Channel(Generic[T]):
@@ -36,17 +41,22 @@ class Channel(Generic[T]):
             del self._objects[handle]
             raise Cancelled(self.name) from None
 
-    def get(self) -> T | None:
-        """The next item, or None once the channel is closed and drained."""
+    def get(self, seconds: float | None = None) -> T | None:
+        """The next item, or None once the channel is closed and drained; waits at most `seconds`
+        (then raises Empty) when given."""
+        deadline = None if seconds is None else time.monotonic() + seconds
         while True:
+            wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0))
             try:
-                handle = self._ring.pop(POLL_SECONDS)
+                handle = self._ring.pop(wait)
             except RingClosed:
                 return None
             if handle is not None:
                 return self._objects.pop(handle)
             if self._cancel.is_set():
                 raise Cancelled(self.name)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Empty(self.name)
 
     def close(self) -> None:
         self._ring.close()

@@ -1,7 +1,10 @@
 """The device workers: one thread per device (per in-flight slot of a device), all pulling from
 the same batches, so a slow device simply takes fewer. A batch the backend fails on is retried,
 then handed to a device that has not tried it, else bisected so one bad record cannot fail its
-neighbours; a device that fails every batch in a row leaves the run to the others."""
+neighbours; a device that fails every batch in a row leaves the run to the others. A worker
+waits on the ingest path in short turns and leaves only when no other device holds a batch it
+could still hand over: a handed-over batch can be the one the writer (and through it the reader)
+is waiting for."""
 from __future__ import annotations
 
 import functools
@@ -14,6 +17,7 @@ import numpy as np
 from ignite.backends.base import Runner, capabilities
 from ignite.errors import IgniteError
 from ignite.pipeline.batch import Batch
+from ignite.pipeline.channel import POLL_SECONDS, Empty
 from ignite.rows.status import BACKEND_ERROR, STATUS_NAMES
 from ignite.telemetry.live import Telemetry
 
@@ -41,24 +45,28 @@ class _HandedOff(Exception):
 
 
 class Devices:
-    """Runs batches on the runners (one per device). The ingest path is behind `take` (the next
-    batch, None once there are no more), `deliver` (a batch's results) and `finished` (called
-    when the last worker ends)."""
+    """Runs batches on the runners (one per device). The ingest path is behind `take(seconds)`
+    (the next batch; None once there are no more; raises channel.Empty when none came within
+    `seconds`), `deliver` (a batch's results) and `finished` (called when the last worker ends)."""
 
-    def __init__(self, runners: list[Runner], telemetry: Telemetry, take: Callable[[], Any], deliver: Deliver,
+    def __init__(self, runners: list[Runner], telemetry: Telemetry, take: Callable[[float], Any], deliver: Deliver,
                  finished: Callable[[], None]) -> None:
         self.runners, self.telemetry = runners, telemetry
         self._take, self._deliver, self._finished = take, deliver, finished
         # A runner with several in-flight slots (TensorRT: copy in, compute and copy out of
         # consecutive batches overlap) gets one worker thread per slot; they share its device index.
         self.threads_per_device = [max(1, capabilities(r).slots) for r in runners]
-        # Devices alive, their worker threads still pulling, and batches a failed device left
-        # behind; all under self._lock.
+        # Devices alive, their worker threads still pulling, batches a failed device left behind,
+        # batches in a worker's hands, whether the ingest path has no more; all under self._lock,
+        # whose condition wakes a drained worker when a batch is handed over or finished.
         self._alive = set(range(len(runners)))
         self._pulling = list(self.threads_per_device)
         self._ended = 0
         self._orphans: list[Batch] = []
+        self._in_hand = 0
+        self._drained = False
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     def threads(self, thread: ThreadMaker) -> list[threading.Thread]:
         """The worker threads, made by the stages' `thread` (which turns an error into the run's)."""
@@ -71,23 +79,38 @@ class Devices:
         counters = self.telemetry.worker(runner.device, runner.name, runner.dtype)
         while (batch := self._next_batch(worker)) is not None:
             try:
-                with counters.clock:
-                    out, failed = self._run(batch, worker, runner, streak)
-            except _HandedOff:
-                continue
-            except _DeviceBroken as exc:  # the batch went to the other devices' queue first
-                self._retire(worker, runner, exc)
-                return
-            if streak[0] >= BROKEN_BACKEND_STREAK:
-                # Raises when no other device is left: the batch is then not committed, so a
-                # resume tries its records again. Otherwise it goes on with its failures marked.
-                self._retire(worker, runner, _DeviceBroken(
-                    f"the {runner.name} backend failed on every record of {streak[0]} batches in a row: {streak[1]}"))
-                self._deliver(batch, out, failed)
-                return
+                if not self._embed_one(batch, worker, runner, streak, counters):
+                    return
+            finally:
+                self._put_down()
+
+    def _embed_one(self, batch: Any, worker: int, runner: Runner, streak: list, counters: Any) -> bool:
+        """Run and deliver (or hand over) one batch; False once this device leaves the run."""
+        try:
+            with counters.clock:
+                out, failed = self._run(batch, worker, runner, streak)
+        except _HandedOff:
+            return True
+        except _DeviceBroken as exc:  # the batch went to the other devices' queue first
+            self._retire(worker, runner, exc)
+            return False
+        if streak[0] >= BROKEN_BACKEND_STREAK:
+            # Raises when no other device is left: the batch is then not committed, so a
+            # resume tries its records again. Otherwise it goes on with its failures marked.
+            self._retire(worker, runner, _DeviceBroken(
+                f"the {runner.name} backend failed on every record of {streak[0]} batches in a row: {streak[1]}"))
             self._deliver(batch, out, failed)
-            counters.batches += 1
-            counters.records += len(batch.rows)
+            return False
+        self._deliver(batch, out, failed)
+        counters.batches += 1
+        counters.records += len(batch.rows)
+        return True
+
+    def _put_down(self) -> None:
+        """A worker is done with its batch (delivered, handed over, or its run failed)."""
+        with self._lock:
+            self._in_hand -= 1
+            self._changed.notify_all()
 
     def _retire(self, worker: int, runner: Runner, exc: _DeviceBroken) -> None:
         """Take a failing device out of the run; the run fails only if it was the last one."""
@@ -100,22 +123,42 @@ class Devices:
                 return
         raise IgniteError(str(exc)) from exc.__cause__
 
-    def _next_batch(self, worker: int) -> Batch | None:
+    def _next_batch(self, worker: int) -> Any:
+        """The next batch for a worker of device `worker` (counted in hand), or None when it leaves:
+        its device retired, or nothing is left and no other device could still hand a batch over."""
         while True:
             with self._lock:
                 if worker not in self._alive:  # retired after failing: its siblings stop too
                     return None
-                if self._orphans:
-                    return self._orphans.pop()
-            batch = self._take()
-            if batch is not None:
+                if (orphan := self._orphan_for(worker)) is not None:
+                    self._in_hand += 1
+                    return orphan
+                if self._drained:
+                    if not self._in_hand:
+                        self._pulling[worker] -= 1
+                        if not self._pulling[worker]:
+                            self._alive.discard(worker)
+                        return None
+                    self._changed.wait(POLL_SECONDS)
+                    continue
+            try:
+                batch = self._take(POLL_SECONDS)
+            except Empty:  # none yet: look at the handed-over batches again
+                continue
+            with self._lock:
+                if batch is None:
+                    self._drained = True
+                    continue
+                self._in_hand += 1
                 return batch
-            with self._lock:  # channel drained: leave, unless a device just handed work over
-                if not self._orphans:
-                    self._pulling[worker] -= 1
-                    if not self._pulling[worker]:
-                        self._alive.discard(worker)
-                    return None
+
+    def _orphan_for(self, worker: int) -> Any:
+        """A handed-over batch device `worker` has not tried (or one every device alive has
+        tried, when its device retired since: it is bisected here); under self._lock."""
+        for i, batch in enumerate(self._orphans):
+            if worker not in batch.tried or not self._alive - batch.tried:
+                return self._orphans.pop(i)
+        return None
 
     def _hand_off(self, batch: Batch, worker: int) -> bool:
         """Give `batch` to the devices that have not tried it; False if there are none."""
@@ -124,6 +167,7 @@ class Devices:
             if not self._alive - batch.tried:
                 return False
             self._orphans.append(batch)
+            self._changed.notify_all()
             return True
 
     def worker_done(self) -> None:

@@ -21,7 +21,7 @@ from ignite.io.inputs import InputFile
 from ignite.io.manifest import Committed
 from ignite.io.readers import MAX_LINE_BYTES, READ_CHUNK, RecordReader, use_native_reader
 from ignite.pipeline.batch import Batch
-from ignite.pipeline.channel import POLL_SECONDS, Cancelled, Channel
+from ignite.pipeline.channel import Cancelled, Channel, Empty
 from ignite.pipeline.dispatch import Devices
 from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.rows.status import BACKEND_ERROR
@@ -211,19 +211,20 @@ class Stages:
         batch.embeddings = out
         self.to_write.put(batch)
 
-    def take(self) -> Any:
-        """The next batch of the ingest path; None once there are no more."""
+    def take(self, seconds: float) -> Any:
+        """The next batch of the ingest path; None once there are no more; raises Empty when none
+        came within `seconds`."""
         if self.pipe is None:
-            return self.to_embed.get()
+            return self.to_embed.get(seconds)
         from ignite._engine import Cancelled as NativeCancelled
 
-        while True:
-            try:
-                batch = self.pipe.next_batch(POLL_SECONDS)
-            except NativeCancelled:
-                raise Cancelled("native ingest") from None
-            if batch is not None:
-                batch.tried = set()  # workers (devices) it failed on, as Batch.tried
-                return batch
-            if self.pipe.batches_finished:
-                return None
+        try:
+            batch = self.pipe.next_batch(seconds)
+        except NativeCancelled:
+            raise Cancelled("native ingest") from None
+        if batch is not None:
+            batch.tried = set()  # workers (devices) it failed on, as Batch.tried
+            return batch
+        if self.pipe.batches_finished:
+            return None
+        raise Empty("native ingest")
