@@ -210,6 +210,28 @@ def test_a_failed_device_hands_its_batches_to_the_others(tmp_path: Path, tiny_mo
     assert broken.calls >= 3 and healthy.calls > 0
 
 
+class _SlowToFailRunner(_PoisonRunner):
+    """Fails every batch, the first only after a pause."""
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        if self.calls == 0:
+            # Lets the healthy device take every batch the pipeline makes without this one (its
+            # window holds the writer, and so the reader, back) and wait for more. The pause
+            # sets the scene, it is not measured: a slower machine only makes the case rarer.
+            time.sleep(0.5)
+        return super().run(input_ids, attention_mask)
+
+
+def test_a_device_failing_while_the_others_wait_for_batches(tmp_path: Path, tiny_model: Path) -> None:
+    """The batch a failing device hands over is the one the whole pipeline waits for: the waiting
+    device takes it. (It used to wait for the ingest path forever: CI hung here.)"""
+    texts = [f"record {i} about rivers and stones" for i in range(400)]
+    broken, healthy = _SlowToFailRunner(None, fail_first_calls=10**9), _PoisonRunner(None)
+    stats, out = _run_in_process(tmp_path, tiny_model, [broken, healthy], texts)  # type: ignore[arg-type]
+    assert stats.failed == 0 and stats.records == 400
+    assert (np.load(out)[:, 2] == 1).all()
+
+
 def test_a_bad_record_fails_alone_with_two_devices(tmp_path: Path, tiny_model: Path) -> None:
     from tokenizers import Tokenizer
 
