@@ -30,6 +30,9 @@ using pipeline::Window;
 
 using Clock = std::chrono::steady_clock;
 
+// A scatter smaller than this (tens of microseconds of copying) is done holding the GIL.
+constexpr py::ssize_t kScatterWithGil = 1 << 20;
+
 Clock::duration seconds(double timeout) {
   if (std::isnan(timeout) || timeout < 0) throw InvalidArgument("timeout must be a number of seconds >= 0");
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(timeout, 1e6)));
@@ -150,11 +153,15 @@ class PyPipeline {
     return *pipeline_;
   }
 
+  // next_batch, complete and next_committable_window keep the GIL when they need not wait: each
+  // hand-over of the GIL costs up to a switch interval while another Python thread runs, and in
+  // the steady state a batch (or a window) is ready. Safe, as no engine thread waits for the GIL
+  // while holding what these take.
   py::object next_batch(const py::object& self, double timeout) {
     IngestPipeline& p = get();
-    std::unique_ptr<Batch> batch;
     bool finished = false;
-    {
+    std::unique_ptr<Batch> batch = p.next_batch(Clock::duration::zero(), finished);
+    if (!batch && !finished) {
       py::gil_scoped_release nogil;
       batch = p.next_batch(seconds(timeout), finished);
     }
@@ -175,15 +182,19 @@ class PyPipeline {
     }
     const std::int64_t* failed_rows = failed ? failed->data() : nullptr;
     const std::size_t n_failed = failed ? static_cast<std::size_t>(failed->size()) : 0;
+    if (embeddings.nbytes() < kScatterWithGil) {
+      p.complete(*b.batch, embeddings.data(), failed_rows, n_failed);
+      return;
+    }
     py::gil_scoped_release nogil;
     p.complete(*b.batch, embeddings.data(), failed_rows, n_failed);
   }
 
   py::object next_window(double timeout) {
     IngestPipeline& p = get();
-    std::unique_ptr<Window> w;
     bool finished = false;
-    {
+    std::unique_ptr<Window> w = p.next_committable(Clock::duration::zero(), finished);
+    if (!w && !finished) {
       py::gil_scoped_release nogil;
       w = p.next_committable(seconds(timeout), finished);
     }

@@ -123,8 +123,9 @@ def assert_same_npy_outputs(out: Path, ref: Path) -> None:
 
 
 def embed_args(corpus: list[Path], out: Path, model: Path, *extra: str | os.PathLike) -> list[str | os.PathLike]:
+    # A commit every window: the test runs last about a second, and kills must land between commits.
     return ["embed", "--input", *corpus, "--output", out, "--model", model, "--id-field", "id",
-            "--window-records", "512", *FAST, *extra]
+            "--window-records", "512", "--commit-interval", "0", *FAST, *extra]
 
 
 def reference_run(base: Path, corpus: list[Path], model: Path, cache_dir: Path) -> tuple[Path, float]:

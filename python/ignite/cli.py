@@ -73,6 +73,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seconds_or_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):  # refuses nan too
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, not {text!r}")
+    return value
+
+
 def _embed_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed", help="embed every record of the input files into an output file",
@@ -102,6 +112,10 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     io.add_argument("--errors", type=Path, default=None, metavar="FILE",
                     help="write one JSON line per bad record (file, line, row, id, reason)")
     io.add_argument("--max-errors", type=int, default=None, metavar="N", help="abort past N bad records")
+    io.add_argument("--commit-interval", type=_seconds_or_zero, default=1.0, metavar="SECONDS",
+                    help="commit progress (fsync the outputs, rewrite the manifest) at most this often; a kill "
+                         "loses at most this much finished work (default: 1; 0: every window; raise it where "
+                         "fsync is slow, as on network file systems)")
     add_model_options(p)
     from ignite.images.options import add_embed_options as add_image_options
 

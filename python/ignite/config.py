@@ -59,6 +59,7 @@ class EmbedConfig:
     errors_path: Path | None
     max_errors: int | None
     image: ImageOptions | None = None  # set for an image run (CLIP vision tower)
+    commit_seconds: float = 1.0  # --commit-interval
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -107,6 +107,7 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
         cache_dir=args.cache_dir or default_cache_dir(), threads=args.threads or usable_cores(),
         quiet=args.quiet, overwrite=args.overwrite, errors_path=args.errors, max_errors=args.max_errors,
         image=ImageOptions(args.image_field, args.max_image_pixels, args.image_decode) if images else None,
+        commit_seconds=args.commit_interval,
     )
     return cfg, spec, files, names
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +23,7 @@ from ignite.errors import OutputError, UsageError
 from ignite.io.manifest import RUN_FILE, Committed
 from ignite.io.npy import HEADER_BYTES, NpyAppender, fsync_dir, write_final_header
 from ignite.io.verify import SHARD_NAME, expect_rows, npy_rows, parquet_rows
-from ignite.rows.status import status_names
+from ignite.rows.status import STATUS_NAMES
 from ignite.rows.window import ArenaIds, Window
 
 OUTPUT_KINDS = ("npy", "parquet", "dir")
@@ -114,12 +114,22 @@ def _ids(window: Window, lo: int, hi: int, string_ids: bool) -> pa.Array:
     return pa.array(np.arange(window.start_row + lo, window.start_row + hi, dtype=np.int64))
 
 
+def _dictionary(codes: np.ndarray, names: Sequence[str]) -> pa.DictionaryArray:
+    """Integer codes as a dictionary array of `names[code]` for the codes present, in code order:
+    a count and a lookup table (codes of a window span a short range), no sort, no str per record."""
+    base = int(codes.min()) if len(codes) else 0
+    present = np.flatnonzero(np.bincount(codes - base)) if len(codes) else np.zeros(0, np.int64)
+    remap = np.zeros(len(present) and int(present[-1]) + 1, np.int32)
+    remap[present] = np.arange(len(present), dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(remap[codes - base]),
+                                          pa.array([names[base + c] for c in present.tolist()], pa.string()))
+
+
 def _files(window: Window, files: list[str], lo: int, hi: int) -> pa.DictionaryArray:
     if window.files is None:
         return pa.DictionaryArray.from_arrays(pa.array(np.full(hi - lo, 0, np.int32)),
                                               pa.array([files[window.file_index]]))
-    used, index = np.unique(window.files[lo:hi], return_inverse=True)
-    return pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int32)), pa.array([files[f] for f in used.tolist()]))
+    return _dictionary(window.files[lo:hi], files)
 
 
 def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, hi: int | None = None) -> pa.Table:
@@ -129,7 +139,7 @@ def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, 
         "id": _ids(window, lo, hi, string_ids),
         "file": _files(window, files, lo, hi),
         "line": pa.array(window.lines[lo:hi]),
-        "status": pa.array(status_names(window.status[lo:hi]), pa.string()).dictionary_encode(),
+        "status": _dictionary(window.status[lo:hi], STATUS_NAMES),
     }, schema=meta_schema(string_ids))
 
 
