@@ -40,6 +40,14 @@ def test_unknown_field(tmp_path: Path, good_input: Path, cache_dir: Path) -> Non
                                 cache_dir=cache_dir), "'body'", "--field")
 
 
+def test_unknown_field_named_in_the_first_file_with_records(tmp_path: Path, cache_dir: Path) -> None:
+    """The --field check reads the first JSONL file that has records; an empty one is passed over."""
+    (tmp_path / "a-empty.jsonl").write_text("")
+    (tmp_path / "b.jsonl").write_text('{"text": "hello"}\n')
+    _assert_usage_error(run_cli("embed", "--input", tmp_path / "a-empty.jsonl", tmp_path / "b.jsonl", "--output",
+                                tmp_path / "o.npy", "--field", "body", cache_dir=cache_dir), "b.jsonl", "'body'")
+
+
 def test_output_folder_missing(tmp_path: Path, good_input: Path) -> None:
     _assert_usage_error(run_cli("embed", "--input", good_input, "--output", tmp_path / "no" / "such" / "o.npy"),
                         "does not exist", "mkdir")

@@ -195,7 +195,8 @@ def _loose_and_shard(tmp_path: Path, folder: str, n_loose: int, n_tar: int) -> t
 def test_kill_then_resume_equals_uninterrupted(tiny_clip: Path, tmp_path: Path, cache_dir: Path) -> None:
     loose, shard = _loose_and_shard(tmp_path, "loose", 40, 80)
     inputs = [loose, shard]
-    args = ["embed", "--input", *inputs, "--model", tiny_clip, *FAST, "--window-records", "8"]
+    # A commit every window: the kills are aimed at committed row counts.
+    args = ["embed", "--input", *inputs, "--model", tiny_clip, *FAST, "--window-records", "8", "--commit-interval", "0"]
     reference = tmp_path / "ref.npy"
     proc = run_cli(*args, "--output", reference, cache_dir=cache_dir)
     assert proc.returncode == 0, proc.stderr

@@ -155,7 +155,7 @@ def test_one_failing_device_leaves_the_run_to_the_other(tmp_path: Path, runner, 
 def test_sigkill_then_resume_on_the_gpu(tmp_path: Path, cache_dir: Path, model_dir: Path) -> None:
     corpus = shared_file("passages.jsonl.zst")
     args = ["--model", model_dir, "--id-field", "id", "--backend", "torch", "--dtype", "bf16", "--gpus", "all",
-            "--window-records", "4096", "--quiet"]
+            "--window-records", "4096", "--commit-interval", "0", "--quiet"]
     ref = tmp_path / "reference" / "emb.npy"
     ref.parent.mkdir()
     done = run_cli("embed", "--input", corpus, "--output", ref, *args, cache_dir=cache_dir)

@@ -91,6 +91,19 @@ def _damaged_inputs(folder: Path) -> tuple[Path, Path, int]:
     return truncated, tail, 100
 
 
+def test_a_file_without_the_field_keeps_its_rows(tmp_path: Path, tiny_model: Path, cache_dir: Path) -> None:
+    """Only the first file with records is checked for --field at start (a typo guard): a later
+    file without it is bad data, and its rows say so."""
+    first, other = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text('{"text": "one"}\n{"text": "two"}\n')
+    other.write_text('{"body": "three"}\n{"body": "four"}\n')
+    out = tmp_path / "emb.npy"
+    result = _embed("--input", first, other, "--output", out, cache_dir=cache_dir, model=tiny_model)
+    assert result.returncode == 0, result.stderr
+    assert [m["status"] for m in _meta(out)] == ["ok", "ok", "missing_field", "missing_field"]
+    assert (np.load(out)[2:] == 0).all()
+
+
 def test_damaged_archives_exit_4_after_committing_what_was_read(tmp_path: Path, tiny_model: Path,
                                                                 cache_dir: Path) -> None:
     truncated, tail, tail_records = _damaged_inputs(tmp_path)

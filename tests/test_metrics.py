@@ -263,7 +263,9 @@ def test_report_names_a_one_thread_tokenizer(tmp_path: Path, model_dir: Path, mo
 
 
 def test_report_names_a_slow_device(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    texts = _texts(3_000)
+    # Long enough (about 2 s of device time) that the final commit's fsync, slow on a busy disk,
+    # does not weigh on the devices' share of the run.
+    texts = _texts(6_000)
     report = _report_of_run(tmp_path, model_dir, texts, _NullRunner(sleep=0.02), 1, monkeypatch)
     assert report["bottleneck"]["stage"] == "devices", report["stages"]
     assert report["stages"]["devices"]["busy_share"] > 0.8

@@ -3,7 +3,7 @@ defaults. Everything downstream reads this, never argparse."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,15 @@ class EmbedConfig:
     commit_seconds: float = 1.0  # --commit-interval
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, Path):
-                out[key] = str(value)
-        out["inputs"] = [str(p) for p in self.inputs]
+        """The fields, paths as str; shallow where asdict() would deep-copy every input path."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "inputs":
+                value = [str(p) for p in value]
+            elif is_dataclass(value):
+                value = asdict(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
         return out

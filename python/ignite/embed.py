@@ -84,7 +84,7 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
         files = expand_inputs(args.input)
     output: Path = args.output
     kind = output_kind(output)  # its folder, and that of --errors, exist: the lock files are in them
-    check_output_path(output, kind, [f.path for f in files])
+    check_output_path(output, kind, [f.resolved for f in files])
     model_name = args.model or DEFAULT_MODEL
     spec = load_spec(resolve_model(model_name), model_name)
     if images and not spec.is_clip:
@@ -113,8 +113,10 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
 
 
 def _check_field(files: list, field: str) -> None:
-    """Fail fast, before loading a model, when the text field is absent from a JSONL file's
-    first records (a typo in --field), rather than reporting every record as missing_field."""
+    """Fail fast, before loading a model, when the text field is absent from the first records of
+    the first JSONL file that has any (a typo in --field), rather than reporting every record as
+    missing_field. One file, not each: a million small files would cost a minute here, and a file
+    without the field in a corpus that has it is bad data, which its rows' statuses report."""
     from ignite.io.readers import RecordReader
 
     for item in files:
@@ -122,12 +124,13 @@ def _check_field(files: list, field: str) -> None:
             continue
         reader = RecordReader(item, field, None, 64)
         first = next(iter(reader.windows()), None)
-        if first is None:
+        statuses = first.status[:64] if first is not None else ()
+        if not len(statuses):
             continue
-        statuses = first.status[:64]
-        if len(statuses) and bool((statuses == MISSING_FIELD).all()):
+        if bool((statuses == MISSING_FIELD).all()):
             raise UsageError(f"{item.path}: no record among the first {len(statuses)} has field {field!r}; "
                              f"name the text field with --field")
+        return
 
 
 def _plan(cfg: EmbedConfig, work: WorkDir, resume: bool, overwrite: bool) -> str:
@@ -406,7 +409,7 @@ def _write_report(cfg: EmbedConfig, telemetry: Telemetry, outcome: str, runners:
 
     telemetry.phase = "done" if outcome == "finished" else telemetry.phase
     gpus = [r.device for r in runners if str(r.device).startswith("cuda")]
-    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    config = json.loads(json.dumps(cfg.as_dict(), default=str))
     report = run_report.build(telemetry, config, outcome, gpus, tokenizer_threads, index)
     path = report_path(cfg.output)
     try:

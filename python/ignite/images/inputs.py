@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,16 @@ def _kind(path: Path) -> str | None:
     return None
 
 
+def _holds_images(folder: Path) -> bool:
+    """Whether any file under `folder` is an image or a tar shard, found by name (a stat only for
+    a name that matches), symlinked folders not followed, as rglob; stops at the first."""
+    for parent, _, names in os.walk(folder):
+        if any(os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS + TAR_EXTENSIONS and
+               os.path.isfile(os.path.join(parent, name)) for name in names):
+            return True
+    return False
+
+
 def wants_images(args: list[str], image_field: str | None) -> bool:
     """Whether `--input` names images (loose files, folders of them, tar shards): an image run.
     With --image-field every run is one."""
@@ -40,7 +51,7 @@ def wants_images(args: list[str], image_field: str | None) -> bool:
     for arg in args:
         path = Path(arg).expanduser()
         if path.is_dir():
-            if any(p.is_file() and _kind(p) for p in path.rglob("*")):
+            if _holds_images(path):
                 return True
         elif path.is_file():
             if _kind(path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ignite.errors import InputError
@@ -24,6 +24,12 @@ class InputFile:
     # line_count None: to the end. Line numbers stay those of the whole file.
     first_line: int = 0
     line_count: int | None = None
+    # The resolved path, as the listing found it ("" when built elsewhere: resolved on demand).
+    real: str = field(default="", compare=False, repr=False)
+
+    @property
+    def resolved(self) -> str:
+        return self.real or os.path.realpath(self.path)
 
     @property
     def end_line(self) -> int | None:
@@ -68,11 +74,13 @@ def _format(name: str, where: Path | str) -> tuple[str, str | None]:
     return fmt, compression
 
 
-def classify(path: Path, kind: tuple[str, str | None] | None = None) -> InputFile:
-    """`path` as an InputFile; `kind`: its (format, compression), when already known."""
+def classify(path: Path, kind: tuple[str, str | None] | None = None, real: str = "") -> InputFile:
+    """`path` as an InputFile; `kind`: its (format, compression), when already known; `real`: its
+    resolved path, when already known."""
     fmt, compression = kind or _format(path.name, path)
     st = os.stat(path)
-    return InputFile(path=path, format=fmt, compression=compression, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return InputFile(path=path, format=fmt, compression=compression, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                     real=real)
 
 
 def expand_inputs(args: list[str]) -> list[InputFile]:
@@ -103,7 +111,7 @@ def expand_inputs(args: list[str]) -> list[InputFile]:
     for path, real, kind in found:
         if real not in seen:
             seen.add(real)
-            result.append(classify(path, kind))
+            result.append(classify(path, kind, real))
     return result
 
 

@@ -65,7 +65,7 @@ def run_record(cfg: EmbedConfig, files: list[InputFile], model_fingerprint: str)
     # The sizes and times taken when the inputs were listed, which the run re-checks as it reads.
     inputs = []
     for f in files:
-        entry = {"path": str(f.path.resolve()), "size": f.size, "mtime_ns": f.mtime_ns}
+        entry = {"path": f.resolved, "size": f.size, "mtime_ns": f.mtime_ns}
         if f.first_line or f.line_count is not None:  # a shard's slice of the file
             entry["lines"] = [f.first_line, f.line_count]
         inputs.append(entry)

@@ -43,10 +43,11 @@ def output_kind(path: Path) -> str:
     raise UsageError(f"output {path}: unknown extension {path.suffix!r}; use .npy, .parquet, or a folder name")
 
 
-def check_output_path(output: Path, kind: str, inputs: Iterable[Path]) -> None:
+def check_output_path(output: Path, kind: str, inputs: Iterable[str]) -> None:
     """Refuse outputs that are not what they seem, before anything is written: a folder where a
-    file is meant, a file where a folder is meant, an output that is one of the inputs, a shard
-    folder that already holds files Ignite did not write (they would be mixed with ours)."""
+    file is meant, a file where a folder is meant, an output that is one of the `inputs` (their
+    resolved paths), a shard folder that already holds files Ignite did not write (they would be
+    mixed with ours)."""
     finals = [output, ids_path(output)] if kind == "npy" else [output]
     if kind != "dir":
         for path in finals:
@@ -56,7 +57,7 @@ def check_output_path(output: Path, kind: str, inputs: Iterable[Path]) -> None:
     elif output.exists() and not output.is_dir():
         raise UsageError(f"output {output} is a file, but a name without .npy/.parquet means a folder of shards; "
                          f"name a folder, or give the file an extension")
-    real_inputs = {os.path.realpath(p) for p in inputs}
+    real_inputs = set(inputs)
     for path in finals:
         if os.path.realpath(path) in real_inputs:
             raise UsageError(f"output {path} is also an input; write the embeddings to another file")
