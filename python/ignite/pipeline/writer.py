@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 WARN_FIRST = 10  # bad records named one by one in the log; the rest are counted
 
+
 class RowObserver(Protocol):
     """Given the embedded rows as the writer appends them, and finished with the outputs: the
     FAISS index with --index (index/builder.IndexBuilder). A protocol, so that pipeline/ does not
