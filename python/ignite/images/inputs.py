@@ -25,7 +25,12 @@ class ImageInputs:
 
 
 def _kind(path: Path) -> str | None:
-    suffix = path.suffix.lower()
+    return _kind_of_name(path.name)
+
+
+def _kind_of_name(name: str) -> str | None:
+    """"image", "tar" or None, from the extension of a file's name (no Path made)."""
+    suffix = os.path.splitext(name)[1].lower()
     if suffix in IMAGE_EXTENSIONS:
         return "image"
     if suffix in TAR_EXTENSIONS:
@@ -37,8 +42,7 @@ def _holds_images(folder: Path) -> bool:
     """Whether any file under `folder` is an image or a tar shard, found by name (a stat only for
     a name that matches), symlinked folders not followed, as rglob; stops at the first."""
     for parent, _, names in os.walk(folder):
-        if any(os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS + TAR_EXTENSIONS and
-               os.path.isfile(os.path.join(parent, name)) for name in names):
+        if any(_kind_of_name(name) and os.path.isfile(os.path.join(parent, name)) for name in names):
             return True
     return False
 

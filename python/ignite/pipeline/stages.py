@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ignite import _engine  # channel.py needs it too: the stages never run without it
 from ignite.backends.base import Runner, common_capabilities
 from ignite.backends.packing import BufferPool, fill_batch, plan_batches
 from ignite.config import EmbedConfig
@@ -35,8 +36,6 @@ def native_ingest_refusal(files: list[InputFile], tokenizer: WindowTokenizer) ->
         return "IGNITE_PIPELINE=python"
     if not use_native_reader():
         return "the native reader is off (IGNITE_READER=python) or not built"
-    from ignite import _engine
-
     if not hasattr(_engine, "IngestPipeline"):
         return "ignite._engine has no IngestPipeline"
     if tokenizer.native is None:
@@ -216,11 +215,9 @@ class Stages:
         came within `seconds`."""
         if self.pipe is None:
             return self.to_embed.get(seconds)
-        from ignite._engine import Cancelled as NativeCancelled
-
         try:
             batch = self.pipe.next_batch(seconds)
-        except NativeCancelled:
+        except _engine.Cancelled:
             raise Cancelled("native ingest") from None
         if batch is not None:
             batch.tried = set()  # workers (devices) it failed on, as Batch.tried
