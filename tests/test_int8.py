@@ -26,6 +26,44 @@ def test_recall_counts_ties_and_misses() -> None:
     assert recall_at_10(ref, rng.standard_normal(ref.shape).astype(np.float32)) < 0.2
 
 
+def _fidelity(rest: str, seconds: float, recall: float):  # type: ignore[no-untyped-def]
+    from ignite.models.quantize import Fidelity
+
+    return Fidelity(records=500, min_cosine=0.99, mean_cosine=0.999, recall_at_10=recall, calibration_records=300,
+                    kept=6, rest=rest, seconds=seconds)
+
+
+def test_the_kept_layers_run_in_the_fastest_faithful_precision() -> None:
+    from ignite.models.quantize import choose
+
+    f32, bf16 = _fidelity("f32", 1.5, 0.975), _fidelity("bf16", 1.1, 0.972)
+    assert choose([f32, bf16]) is bf16
+    slow_bf16 = _fidelity("bf16", 1.9, 0.972)  # bf16 without AMX can be slower than f32: measured, not assumed
+    assert choose([f32, slow_bf16]) is f32
+    unfaithful_bf16 = _fidelity("bf16", 1.1, 0.96)
+    assert choose([f32, unfaithful_bf16]) is f32
+    assert choose([_fidelity("f32", 1.5, 0.95), unfaithful_bf16]).rest == "bf16"  # none faithful: the closest
+
+
+def test_the_sensitive_layers_are_the_feed_forward_down_projections(tmp_path: Path, model_dir: Path) -> None:
+    import openvino as ov
+    from tiny_model import make_tiny_model
+
+    from ignite.config import ModelOptions
+    from ignite.models.export import export_onnx
+    from ignite.models.quantize import sensitive_layers
+    from ignite.models.spec import load_spec
+
+    model = make_tiny_model(tmp_path / "tiny", model_dir, hidden=64, layers=3)
+    spec = load_spec(Path(model), "tiny")
+    onnx = export_onnx(spec, ModelOptions("mean", True, 128, "", None), tmp_path / "cache")
+    graph = ov.Core().read_model(str(onnx))
+    names = sensitive_layers(graph)
+    assert len(names) == 3 and all(f"layer.{i}/output/dense" in n for i, n in enumerate(names)), names
+    matmuls = [op for op in graph.get_ordered_ops() if op.get_type_name() == "MatMul"]
+    assert len(matmuls) == 3 * 8  # q, k, v, two attention products, attention output, two feed-forward
+
+
 def test_int8_run_says_its_fidelity_and_is_cached(tmp_path: Path, cache_dir: Path, model_dir: Path) -> None:
     from tiny_model import make_tiny_model
 
@@ -39,11 +77,11 @@ def test_int8_run_says_its_fidelity_and_is_cached(tmp_path: Path, cache_dir: Pat
     first = run_cli(*args, "--output", tmp_path / "a.npy", cache_dir=cache_dir)
     assert first.returncode == 0, first.stderr
     said = re.search(r"int8 \(NNCF static quantization\): cosine to fp32 min ([\d.]+), mean ([\d.]+); "
-                     r"recall@10 ([\d.]+) against fp32, on (\d+) held-apart records \(calibrated on (\d+) of yours\)",
-                     first.stderr)
+                     r"recall@10 ([\d.]+) against fp32, on (\d+) held-apart records \(calibrated on (\d+) of yours\); "
+                     r"(\d+) sensitive layers kept in (f32|bf16)", first.stderr)
     assert said, first.stderr
-    low, mean, recall, held, calibrated = (float(x) for x in said.groups())
-    assert (held, calibrated) == (500, 300)
+    low, mean, recall, held, calibrated, kept = (float(x) for x in said.groups()[:-1])
+    assert (held, calibrated, kept) == (500, 300, 2)  # one feed-forward down projection a layer
     assert "quantizing" in first.stderr and "openvino cpu int8" in first.stderr
     # The figures are the run's own: recompute the cosine of what it wrote against fp32.
     fp32 = run_cli("embed", "--input", src, "--model", model, "--backend", "openvino", "--dtype", "fp32",

@@ -57,7 +57,7 @@ def open_int8(backend: str, spec: ModelSpec, options: ModelOptions, cache_dir: o
     from ignite.models.quantize import quantized_model
 
     xml, fidelity = quantized_model(spec, options, Path(cache_dir), calibration, held_apart, threads)
-    return OpenVinoRunner(str(xml), threads, "int8"), fidelity
+    return OpenVinoRunner(str(xml), threads, "int8", precision=fidelity.rest), fidelity
 
 
 def open_cpu_pair(backend: str, dtype: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike,

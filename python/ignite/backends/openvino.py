@@ -10,7 +10,8 @@ import numpy as np
 
 from ignite.backends.base import BackendUnavailable, Capabilities
 
-# int8: a graph NNCF quantized (models/quantize.py); what it left unquantized runs in f32.
+# int8: a graph NNCF quantized (models/quantize.py); what it left unquantized runs in the
+# precision measured for it there (f32 unless given).
 _PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 MAX_STREAMS = 4  # batches in flight at once, each holding its buffers
 
@@ -19,10 +20,12 @@ class OpenVinoRunner:
     name = "openvino"
     device = "cpu"
 
-    def __init__(self, model_path: str, threads: int, dtype: str, streams: int | None = None) -> None:
+    def __init__(self, model_path: str, threads: int, dtype: str, streams: int | None = None,
+                 precision: str | None = None) -> None:
         """`model_path`: the exported ONNX graph, or for int8 the quantized OpenVINO IR (.xml);
         `streams`: batches run at once, the threads split between them (None: OpenVINO's
-        throughput heuristic; --backend auto measures the alternatives)."""
+        throughput heuristic; --backend auto measures the alternatives); `precision`: OpenVINO's
+        inference precision, where not the dtype's own (int8's unquantized layers)."""
         try:
             import openvino as ov
         except ImportError as exc:
@@ -37,7 +40,7 @@ class OpenVinoRunner:
         # The pipeline gives each stream a worker thread (`slots`); on 2 cores two one-thread
         # streams beat one two-thread stream by ~6% whole-process (small batches scale poorly
         # across threads).
-        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": _PRECISION[dtype], "INFERENCE_NUM_THREADS": threads}
+        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision or _PRECISION[dtype], "INFERENCE_NUM_THREADS": threads}
         if streams is None:
             config["PERFORMANCE_HINT"] = "THROUGHPUT"
         else:
