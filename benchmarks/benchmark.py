@@ -65,7 +65,7 @@ def run_ignite(model: str, data: Path, work: Path, backend: str, dtype: str, cac
     match = SUMMARY.search(err)
     if not match:
         raise RuntimeError(f"no summary line in Ignite's output:\n{err[-2000:]}")
-    used = re.search(r"on (\S+) (\S+) (\S+);", err)
+    used = re.search(r"\) on (\S+) (\S+) (\S+); (?:tokenizer|images)", err)  # the model line: backend, device, dtype
     chose = re.search(r"auto: (\S+ \w+(?: \d+ streams?)?)", err)  # what --backend/--dtype auto picked, measured or cached
     return {"system": "ignite", "backend": used.group(1) if used else backend, "auto_chose": chose.group(1) if chose else "",
             "dtype": used.group(3) if used else dtype, "seconds": float(match.group(2)),

@@ -85,6 +85,32 @@ def test_measure_keeps_the_fastest_faithful_pair(tiny: Path, tmp_path: Path) -> 
     assert autotune.load(tmp_path, "k") == choice and autotune.cached_choices(tmp_path) == [choice]
 
 
+def test_torch_bf16_is_measured_only_where_openvino_bf16_did_not_run(tiny: Path, tmp_path: Path) -> None:
+    spec = load_spec(tiny, str(tiny))
+    options = ModelOptions(pooling="mean", normalize=True, max_length=128, prefix="", dim=None)
+    from ignite.backends.base import BackendUnavailable
+    from ignite.pipeline.tokenize import WindowTokenizer
+
+    tok = WindowTokenizer(spec.tokenizer_path, 128)
+    batches = autotune.calibration_batches(*tok.encode([f"record {i}" for i in range(50)]), tok.pad_id, 2048)
+    pairs = [("onnxruntime", "fp32"), ("openvino", "bf16"), ("torch", "bf16")]
+
+    def opener(openvino_runs: bool, opened: list[str]):  # type: ignore[no-untyped-def]
+        def open_pair(backend: str, dtype: str, streams: int | None = None):  # type: ignore[no-untyped-def]
+            opened.append(f"{backend} {dtype}")
+            if backend == "openvino" and not openvino_runs:
+                raise BackendUnavailable("no native bf16")
+            return open_cpu_pair("onnxruntime", "fp32", spec, options, tmp_path, 1, 2048)  # stands for each
+        return open_pair
+
+    opened: list[str] = []
+    choice, _ = autotune.measure(pairs, opener(True, opened), batches)
+    assert "torch bf16" not in opened and "torch bf16 not tried (openvino bf16 ran" in choice.why
+    opened = []
+    choice, _ = autotune.measure(pairs, opener(False, opened), batches)
+    assert "torch bf16" in opened and "torch bf16" in choice.texts_per_second
+
+
 def test_openvino_stream_counts_are_measured_too(tiny: Path, tmp_path: Path) -> None:
     """The OpenVINO winner is timed at the other stream counts its threads allow; the choice
     names the count, and the runner opened for it runs that many batches at once."""
