@@ -156,6 +156,36 @@ def test_index_survives_kill_and_resume(tmp_path: Path, cache_dir: Path) -> None
     assert (got[1] == want[1]).mean() > 0.98  # near-ties may swap between two runs' float rounding
 
 
+@pytest.mark.parametrize("output", ["e.npy", "e.parquet", "shards"])
+def test_index_resumes_a_run_that_died_finishing(tmp_path: Path, cache_dir: Path, output: str) -> None:
+    """Killed after its outputs were installed and before its work folder went (the fault hook
+    stands for the kill at that instant): --resume --index reads the committed rows back from the
+    finished outputs, and the index holds every row."""
+    from ignite.index import store
+    from resumekit import build_tiny_model, embed_args, make_corpus
+
+    model = build_tiny_model(tmp_path / "tiny")
+    corpus = make_corpus(tmp_path / "corpus", n=3000)
+    out, idx = tmp_path / output, tmp_path / "idx"
+    extra = ("--shard-rows", "1100") if output == "shards" else ()
+    args = embed_args(corpus, out, model, "--index", idx, "--index-type", "flat", *extra)
+    ref_idx = tmp_path / "ref-idx"
+    (tmp_path / "ref").mkdir()
+    reference = run_cli(*embed_args(corpus, tmp_path / "ref" / output, model, "--index", ref_idx, "--index-type",
+                                    "flat", *extra), cache_dir=cache_dir)
+    assert reference.returncode == 0, reference.stderr
+    died = run_cli(*args, cache_dir=cache_dir, env={"IGNITE_FAULT": "die-after-finish"})
+    assert died.returncode == 137, died.stderr
+    resumed = run_cli(*args, "--resume", cache_dir=cache_dir)
+    assert resumed.returncode == 0 and "indexing the 3,000 rows" in resumed.stderr, resumed.stderr
+    count = json.loads((idx / "index.json").read_text())["count"]
+    assert count == json.loads((ref_idx / "index.json").read_text())["count"] > 2900  # the bad records have no vector
+    if output == "e.npy":  # each row finds itself first
+        emb = np.load(out)
+        _, found = store.search(idx, emb[::300], 1)
+        assert found[:, 0].tolist() == list(range(0, 3000, 300))
+
+
 def test_on_disk_merge_equals_shards_and_moves_with_its_folder(ivf_index: tuple[Path, Path], tmp_path: Path) -> None:
     out, index = ivf_index
     copy = tmp_path / "idx"

@@ -52,12 +52,13 @@ def _wait_for_commit(out: Path, proc: subprocess.Popen, timeout: float = 120) ->
 
 
 def _one_file_run(tmp_path: Path, model: Path, records: int) -> tuple[Path, Path, list]:
-    """One JSONL input of `records` records, its output, and the arguments of a run (small windows:
-    many commits)."""
+    """One JSONL input of `records` records, its output, and the arguments of a run (small windows,
+    a commit each: the first commit comes while the input is still being read)."""
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": str(i), "text": f"record {i} " * 10}) + "\n" for i in range(records)))
     out = tmp_path / "emb.npy"
-    return src, out, ["embed", "--input", src, "--output", out, "--model", model, "--window-records", "256", *FAST]
+    return src, out, ["embed", "--input", src, "--output", out, "--model", model, "--window-records", "256", "--commit-interval", "0",
+                      *FAST]
 
 
 def test_four_runs_at_once_one_writes(tmp_path: Path, corpus: list[Path], tiny_model: Path, cache_dir: Path,

@@ -8,6 +8,7 @@ import os
 # The points that exist, so that a typo in a test fails instead of testing nothing.
 POINTS = frozenset({
     "npy-header-rows",  # a finished .npy's header claims one row fewer, just before its rename
+    "die-after-finish",  # the process dies once the outputs are installed, before the work folder goes
 })
 
 

@@ -282,6 +282,23 @@ def _read_rows(path: Path, dim: int, dtype: str, rows: int, header: int = HEADER
         yield np.asarray(data[lo: lo + chunk], dtype=np.float32)
 
 
+def _final_rows(path: Path, dim: int, dtype: str, rows: int) -> Iterator[np.ndarray]:
+    """The first `rows` rows of a finished .npy (numpy's own header)."""
+    with open(path, "rb") as f:
+        np.lib.format.read_magic(f)
+        np.lib.format.read_array_header_1_0(f)
+        header = f.tell()
+    yield from _read_rows(path, dim, dtype, rows, header)
+
+
+def _segment_rows(partial: Path, final: Path, dim: int, dtype: str, rows: int) -> Iterator[np.ndarray]:
+    """A segment's first `rows` committed rows: from its partial file, or from its final .npy once
+    sealed (a run that died while finishing its outputs)."""
+    if rows > 0 and not partial.exists() and final.exists():
+        return _final_rows(final, dim, dtype, rows)
+    return _read_rows(partial, dim, dtype, rows)
+
+
 def _seal(work: Path, name: str, final_npy: Path, final_meta: Path, dim: int, dtype: str, string_ids: bool,
           rows: int) -> None:
     """Turn a closed segment of `rows` committed rows into its final .npy and metadata parquet:
@@ -348,7 +365,8 @@ class _OneSegmentSink:
         pass
 
     def committed(self, rows: int) -> Iterator[np.ndarray]:
-        yield from _read_rows(self.work / f"{self.output.name}.partial", self.dim, str(self.dtype), rows)
+        yield from _segment_rows(self.work / f"{self.output.name}.partial", self.output, self.dim, str(self.dtype),
+                                 rows)
 
     def close(self) -> None:
         if self._seg:
@@ -384,6 +402,15 @@ class ParquetSink(_OneSegmentSink):
             }, schema=self._schema)
         if at != rows:
             raise OutputError(f"{partial} and {log} disagree on the row count; pass --overwrite to start over")
+
+    def committed(self, rows: int) -> Iterator[np.ndarray]:
+        if rows > 0 and not (self.work / f"{self.output.name}.partial").exists() and self.output.exists():
+            # Died while finishing, after the table replaced the partial file: the rows are in it.
+            for batch in pq.ParquetFile(self.output).iter_batches(columns=["embedding"]):
+                flat = batch.column(0).values.to_numpy(zero_copy_only=False)
+                yield flat.reshape(-1, self.dim).astype(np.float32, copy=False)
+            return
+        yield from super().committed(rows)
 
     def finish(self) -> list[Path]:
         self.close()
@@ -428,13 +455,9 @@ class ShardSink:
     def committed(self, rows: int) -> Iterator[np.ndarray]:
         full, rest = divmod(rows, self.shard_rows)
         for shard in range(full):  # sealed when the sink opened
-            path = self.output / self._name(shard)
-            with open(path, "rb") as f:
-                np.lib.format.read_magic(f)
-                np.lib.format.read_array_header_1_0(f)
-                header = f.tell()
-            yield from _read_rows(path, self.dim, self.dtype, self.shard_rows, header)
-        yield from _read_rows(self.work / f"{self._name(full)}.partial", self.dim, self.dtype, rest)
+            yield from _final_rows(self.output / self._name(shard), self.dim, self.dtype, self.shard_rows)
+        name = self._name(full)
+        yield from _segment_rows(self.work / f"{name}.partial", self.output / name, self.dim, self.dtype, rest)
 
     def _discard(self, shard: int) -> None:
         for suffix in (".partial", ".meta"):

@@ -155,9 +155,9 @@ def _quantize(onnx_path: Path, calibration: Sequence[Batch], held_apart: Sequenc
     # Measured on records the calibration never saw (the calibration records when there are none).
     evaluate = held_apart or calibration
 
-    def embed(graph, precision: str) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
-        """The embeddings of `evaluate`, and the seconds of a second, warm pass (OpenVINO
-        prepares its kernels per shape on the first), batches run at once as the run runs them."""
+    def embed(graph, precision: str, passes: int = 2) -> tuple[np.ndarray, float]:  # type: ignore[no-untyped-def]
+        """The embeddings of `evaluate`, and the seconds of the last pass (the second is warm:
+        OpenVINO prepares its kernels per shape on the first), batches run at once as the run runs them."""
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
                   "PERFORMANCE_HINT": "THROUGHPUT"}
         requests = ov.AsyncInferQueue(core.compile_model(graph, "CPU", config))
@@ -165,7 +165,7 @@ def _quantize(onnx_path: Path, calibration: Sequence[Batch], held_apart: Sequenc
         requests.set_callback(lambda request, i: out.__setitem__(i, np.array(request.get_output_tensor(0).data,
                                                                             np.float32, copy=True)))
         seconds = 0.0
-        for _ in range(2):
+        for _ in range(passes):
             began = time.perf_counter()
             for i, (ids, mask) in enumerate(evaluate):
                 requests.start_async({"input_ids": ids, "attention_mask": mask}, i)
@@ -173,7 +173,7 @@ def _quantize(onnx_path: Path, calibration: Sequence[Batch], held_apart: Sequenc
             seconds = time.perf_counter() - began
         return np.concatenate(out), seconds
 
-    reference, _ = embed(model, "f32")
+    reference, _ = embed(model, "f32", passes=1)
     native_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     fidelities = []
     for precision in ("f32", "bf16") if native_bf16 else ("f32",):

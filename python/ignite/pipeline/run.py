@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ignite import faults
 from ignite.backends.base import Runner
 from ignite.config import EmbedConfig
 from ignite.errors import OutputError, TooManyErrors, VerificationError
@@ -95,6 +97,8 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
         try:
             with writing(cfg.output):
                 stats.outputs = sink.finish()
+                if faults.active("die-after-finish"):
+                    os._exit(137)
                 stats.verified = _verify(cfg, start, runners[0].dim)
         except VerificationError as exc:
             raise VerificationError(f"{exc}: the output is not finished and its work folder {work.path} is kept; "
