@@ -43,6 +43,11 @@ def cpu_has_native_bf16() -> bool:
     return cpu_has_amx() or "avx512_bf16" in cpu_flags()
 
 
+def openvino_has_native_bf16(core: object) -> bool:
+    """OpenVINO's own view (an `openvino.Core`) of whether its CPU plugin runs bf16 natively."""
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Gpu:
     index: int  # among the GPUs this process sees (after CUDA_VISIBLE_DEVICES)

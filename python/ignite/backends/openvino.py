@@ -9,6 +9,7 @@ import queue
 import numpy as np
 
 from ignite.backends.base import BackendUnavailable, Capabilities
+from ignite.hardware import openvino_has_native_bf16
 
 # int8: a graph NNCF quantized (models/quantize.py); what it left unquantized runs in the
 # precision measured for it there (f32 unless given).
@@ -33,7 +34,7 @@ class OpenVinoRunner:
         if dtype not in _PRECISION:
             raise BackendUnavailable(f"openvino runs fp32, bf16, fp16 or int8, not {dtype}")
         core = ov.Core()
-        if dtype == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        if dtype == "bf16" and not openvino_has_native_bf16(core):
             raise BackendUnavailable("this CPU has no native bf16 for OpenVINO")
         self.dtype = dtype
         # Throughput mode: OpenVINO splits the threads into streams, each running its own batch.

@@ -282,20 +282,18 @@ def _read_rows(path: Path, dim: int, dtype: str, rows: int, header: int = HEADER
         yield np.asarray(data[lo: lo + chunk], dtype=np.float32)
 
 
-def _final_rows(path: Path, dim: int, dtype: str, rows: int) -> Iterator[np.ndarray]:
-    """The first `rows` rows of a finished .npy (numpy's own header)."""
-    with open(path, "rb") as f:
-        np.lib.format.read_magic(f)
-        np.lib.format.read_array_header_1_0(f)
-        header = f.tell()
-    yield from _read_rows(path, dim, dtype, rows, header)
+def _final_rows(path: Path, rows: int, chunk: int = 65536) -> Iterator[np.ndarray]:
+    """The first `rows` rows of a finished .npy (numpy reads its own header), in chunks."""
+    data = np.load(path, mmap_mode="r")
+    for lo in range(0, rows, chunk):
+        yield np.asarray(data[lo: min(rows, lo + chunk)], dtype=np.float32)
 
 
 def _segment_rows(partial: Path, final: Path, dim: int, dtype: str, rows: int) -> Iterator[np.ndarray]:
     """A segment's first `rows` committed rows: from its partial file, or from its final .npy once
     sealed (a run that died while finishing its outputs)."""
     if rows > 0 and not partial.exists() and final.exists():
-        return _final_rows(final, dim, dtype, rows)
+        return _final_rows(final, rows)
     return _read_rows(partial, dim, dtype, rows)
 
 
@@ -455,7 +453,7 @@ class ShardSink:
     def committed(self, rows: int) -> Iterator[np.ndarray]:
         full, rest = divmod(rows, self.shard_rows)
         for shard in range(full):  # sealed when the sink opened
-            yield from _final_rows(self.output / self._name(shard), self.dim, self.dtype, self.shard_rows)
+            yield from _final_rows(self.output / self._name(shard), self.shard_rows)
         name = self._name(full)
         yield from _segment_rows(self.work / f"{name}.partial", self.output / name, self.dim, self.dtype, rest)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ignite.config import ModelOptions
 from ignite.errors import UsageError
-from ignite.hardware import cpu_flags, cpu_model
+from ignite.hardware import cpu_flags, cpu_model, openvino_has_native_bf16
 from ignite.models.export import export_key, export_onnx, locked
 from ignite.models.spec import ModelSpec
 
@@ -174,9 +174,8 @@ def _quantize(onnx_path: Path, calibration: Sequence[Batch], held_apart: Sequenc
         return np.concatenate(out), seconds
 
     reference, _ = embed(model, "f32", passes=1)
-    native_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     fidelities = []
-    for precision in ("f32", "bf16") if native_bf16 else ("f32",):
+    for precision in ("f32", "bf16") if openvino_has_native_bf16(core) else ("f32",):
         int8, seconds = embed(quantized, precision)
         cos = cosines(int8, reference)
         fidelities.append(Fidelity(records=len(reference), min_cosine=round(float(cos.min()), 6),
