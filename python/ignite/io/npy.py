@@ -3,7 +3,9 @@ filled with the final shape only when the file is finished, so a half-written fi
 complete. A partial file can be reopened and cut back to a committed row count (resume)."""
 from __future__ import annotations
 
+import collections
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,45 +23,86 @@ def _header(dtype: np.dtype, rows: int, dim: int) -> bytes:
 
 class NpyAppender:
     """Appends float rows to `partial`. With `rows` given, reopens an existing partial file and
-    truncates it to that many rows (bytes past the last commit are a torn write)."""
+    truncates it to that many rows (bytes past the last commit are a torn write).
+
+    Each append is written by one of WRITE_THREADS threads with its own pwrite at its rows'
+    offset: copying the rows into the page cache is most of a writer's work and would otherwise
+    run on the one thread that commits. sync() and close() wait for every write first, so a
+    commit's fsync covers all rows appended before it; a write's error is raised by the next
+    append, sync or close."""
+
+    WRITE_THREADS = 2
+    MAX_PENDING = 4  # appends written or queued: bounds the memory their rows hold
 
     def __init__(self, partial: Path, dim: int, dtype: str, rows: int | None = None) -> None:
         self.partial = partial
         self.dim = dim
         self.dtype = np.dtype(dtype)
         self.row_bytes = dim * self.dtype.itemsize
+        self._pending: collections.deque[Future[None]] = collections.deque()
+        self._pool: ThreadPoolExecutor | None = None
         if rows is None:
-            self._file = open(partial, "wb")  # noqa: SIM115 - owned until close
-            self._file.write(_header(self.dtype, 0, dim))
+            self._fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             self.rows = 0
+            self._write_header()
         else:
             size = HEADER_BYTES + rows * self.row_bytes
-            self._file = open(partial, "r+b")  # noqa: SIM115
-            if os.fstat(self._file.fileno()).st_size < size:
-                if rows:
-                    self._file.close()
-                    raise OSError(f"{partial} holds fewer than the {rows} committed rows")
-                self._file.write(_header(self.dtype, 0, dim))  # a crash came before the header was flushed
-            self._file.truncate(size)
-            self._file.seek(size)
+            self._fd = os.open(partial, os.O_RDWR)
+            try:
+                if os.fstat(self._fd).st_size < size:
+                    if rows:
+                        raise OSError(f"{partial} holds fewer than the {rows} committed rows")
+                    self._write_header()  # a crash came before the header was flushed
+                os.ftruncate(self._fd, size)
+            except BaseException:
+                os.close(self._fd)
+                raise
             self.rows = rows
+
+    def _write_header(self) -> None:
+        self._pwrite(memoryview(_header(self.dtype, 0, self.dim)), 0)
+
+    def _pwrite(self, data: memoryview, offset: int) -> None:
+        """All of `data` at `offset` (the I/O threads' work; the GIL is released in the call)."""
+        while data:
+            written = os.pwrite(self._fd, data, offset)
+            data, offset = data[written:], offset + written
 
     def append(self, rows: np.ndarray) -> None:
         data = np.ascontiguousarray(rows, dtype=self.dtype)
         assert data.ndim == 2 and data.shape[1] == self.dim, data.shape
-        self._file.write(memoryview(data).cast("B"))  # the array's own bytes: no copy
+        if len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft().result()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.WRITE_THREADS, thread_name_prefix="ignite-npy")
+        # The array's own bytes, no copy; the task's reference keeps them alive until written.
+        offset = HEADER_BYTES + self.rows * self.row_bytes
+        self._pending.append(self._pool.submit(self._pwrite, memoryview(data).cast("B"), offset))
         self.rows += data.shape[0]
 
+    def _drain(self) -> None:
+        """Wait for every write; raise the first one's error."""
+        while self._pending:
+            self._pending.popleft().result()
+
     def sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._drain()
+        os.fsync(self._fd)
 
     def close(self) -> None:
-        """Close without finishing; never raises (a failed flush is a torn write, cut on resume)."""
+        """Close without finishing; never raises (a failed write is a torn write, cut on resume)."""
         try:
-            self._file.close()
+            self._drain()
         except OSError:
             pass
+        finally:
+            self._pending.clear()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def write_final_header(partial: Path, dim: int, dtype: str, rows_in_header: int | None = None) -> int:
