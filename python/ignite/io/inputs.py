@@ -40,7 +40,7 @@ class InputFile:
         """How the file differs now from when it was listed (size, modification time, gone), in
         words; None when it looks the same."""
         try:
-            st = self.path.stat()
+            st = os.stat(self.path)  # not Path.stat: this runs for every input file, twice a run
         except OSError as exc:
             return f"it can no longer be read ({exc.strerror})"
         if st.st_size != self.size:
