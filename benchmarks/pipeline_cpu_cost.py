@@ -303,7 +303,7 @@ def main() -> None:
     print("thread scaling, wall records/s at 1 and 2 tokenizer threads:")
     for name, by_threads in scaling.items():
         one, two = by_threads["1"], by_threads["2"]
-        print(f"  {name:>16}: {one:>10,.0f} {two:>10,.0f}  {two / one:.2f}x")
+        print(f"  {name:>22}: {one:>10,.0f} {two:>10,.0f}  {two / one:.2f}x")
     ingest = scaling["ingest after"]
     efficiency = min(1.0, ingest["2"] / ingest["1"] / 2)
     cores = 16
