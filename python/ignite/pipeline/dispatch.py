@@ -142,7 +142,8 @@ class Devices:
                 return
         raise IgniteError(str(exc)) from exc.__cause__
 
-    def _next_batch(self, worker: int, backend: Any, counters: WorkerCounters) -> tuple[Any, BaseException | None] | None:
+    def _next_batch(self, worker: int, backend: Any,
+                    counters: WorkerCounters) -> tuple[Any, BaseException | None] | None:
         """The next batch for a worker of device `worker` (counted in hand) and the error its first
         run failed with (None: not run yet), or None when it leaves: its device retired, or nothing
         is left and no other device could still hand a batch over."""
