@@ -2,24 +2,28 @@
 the same run: the real pipeline (ignite.pipeline.run.run_pipeline), file to file (`.jsonl.zst`
 to `.npy` + ids), on the first N passages of a corpus, with a null backend (zeros of the model's
 dim) in place of the model, so what is left is reading, tokenizing, packing, handing batches
-over and writing. Two paths:
+over and writing. Three paths:
 
 - before: the Python-orchestrated stages (today's main; IGNITE_PIPELINE=python): reader and
   tokenizer/packer Python threads over the native reader, tokenizer and packer, one file a window;
 - after: ignite._engine.IngestPipeline (reader thread, tokenizer pool, packer in C++), workers
-  calling next_batch/complete, the writer called once per window.
+  calling next_batch/complete, the writer called once per window;
+- native worker: as after, but the null model is an ignite._engine.NullBackend, so the workers run
+  the native worker loop (IngestPipeline.run_native: take, run, complete in C++ without the GIL,
+  Python once per 0.1 s turn).
 
 Per stage, CPU microseconds per record. Before: each stage's Python thread (time.thread_time):
 reader = the reader thread; tokenizer = WindowTokenizer.tokenize; packer = the rest of the
-tokenizer thread. After: the native threads' own CPU clocks (IngestPipeline.cpu_seconds). Both:
-worker = the worker thread (null model, plus complete()'s scatter after), writer = the calling
-thread. `process` is the whole process's CPU time as a check.
+tokenizer thread. After and native worker: the native threads' own CPU clocks
+(IngestPipeline.cpu_seconds). All: worker = the worker thread (null model, plus complete()'s
+scatter after), writer = the calling thread. `process` is the whole process's CPU time as a check.
 
 The serial part is the CPU that one process cannot spread over more cores: the writer and the
 workers' Python (they hold the GIL: their thread CPU time is an upper bound of GIL-held time, as
-their native calls are counted too) and the reader (one thread a run). The projection to 16 cores
-takes the parallel part (tokenizer, packer) at the measured 1 -> 2 thread scaling and caps the
-result at 1 / serial.
+their native calls are counted too; for the native worker, the CPU of its turns in run_native is
+taken out, as it runs without the GIL) and the reader (one thread a run). The projection to 16
+cores takes the parallel part (tokenizer, packer) at the measured 1 -> 2 thread scaling and caps
+the result at 1 / serial.
 
 Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
 completing zeros) at 1 and 2 tokenizer threads; the same run with a Python thread spinning beside.
@@ -51,7 +55,7 @@ from _common import machine, open_text  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "passages.jsonl.zst"
 STAGES = ("reader", "tokenizer", "packer", "worker", "writer")
-PATHS = ("before", "after")
+PATHS = ("before", "after", "native worker")
 CPU_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "sha_ni")
 
 
@@ -65,6 +69,15 @@ class NullRunner:
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return np.zeros((len(input_ids), self.dim), np.float32)
+
+
+class NativeNullRunner(NullRunner):
+    """The same zeros as an ignite._engine.NullBackend: the workers run the native worker loop."""
+
+    def native_backend(self) -> Any:
+        from ignite import _engine
+
+        return _engine.NullBackend(self.dim)
 
 
 class StageClock:
@@ -118,7 +131,7 @@ def embed_config(inputs: list[Path], out: Path, tokenizer_json: Path, args: argp
 
 def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path, args: argparse.Namespace,
              threads: int = 1, spinner: bool = False) -> dict[str, float]:
-    """One file-to-file run of `path` (before/after); CPU us/record per stage and wall records/s."""
+    """One file-to-file run of `path` (PATHS); CPU us/record per stage and wall records/s."""
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
     from ignite.pipeline import run
@@ -137,6 +150,7 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
     patches = [(Stages, "read", clock.wrap("reader", Stages.read)),
                (Stages, "tokenize", clock.wrap("tokenizer thread", Stages.tokenize)),
                (Devices, "embed", clock.wrap("worker", Devices.embed)),
+               (Stages, "take_native", clock.wrap("worker native", Stages.take_native)),
                (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize))]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     stop_spin = threading.Event()
@@ -153,7 +167,8 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
         if spinner:
             spin_thread.start()
         cpu0, wall0, main0 = time.process_time(), time.perf_counter(), time.thread_time()
-        stats = run.run_pipeline(cfg, files, [NullRunner(args.dim)], tokenizer, work, start)
+        runner = NativeNullRunner(args.dim) if path == "native worker" else NullRunner(args.dim)
+        stats = run.run_pipeline(cfg, files, [runner], tokenizer, work, start)
         main_s, wall, cpu = time.thread_time() - main0, time.perf_counter() - wall0, time.process_time() - cpu0
     finally:
         stop_spin.set()
@@ -170,7 +185,8 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
                    "worker": s["worker"], "writer": main_s}
     result = {stage: stage_s[stage] / n * 1e6 for stage in STAGES}
     result.update(total=sum(stage_s.values()) / n * 1e6, process=cpu / n * 1e6, wall_records_per_s=n / wall,
-                  records=n, batches=stats.batches, files=len(files))
+                  records=n, batches=stats.batches, files=len(files),
+                  worker_python=(s["worker"] - s["worker native"]) / n * 1e6)
     if spinner:
         result["spinner_iterations_per_s"] = spins[0] / wall
     for f in out_dir.iterdir():
@@ -218,6 +234,11 @@ def best(runs: list[dict[str, float]]) -> dict[str, float]:
     return min(runs, key=lambda r: r["total"])
 
 
+def serial_us(result: dict[str, float]) -> float:
+    """CPU us/record one process cannot spread: writer + workers' Python (GIL) + reader."""
+    return result["writer"] + result["worker_python"] + result["reader"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", type=Path, default=DEFAULT_INPUT)
@@ -263,22 +284,26 @@ def main() -> None:
     print(f"{n:,} records of {args.input}, window {args.window_records}, budget {args.batch_tokens}, null model "
           f"(dim {args.dim}), file to file (.jsonl.zst -> .npy + ids); best of {args.repeat}")
     print("CPU microseconds per record, per stage (each on its own threads)")
-    print(f"{'stage':>10} {'before':>10} {'after':>10} {'before/after':>13}")
+    print(f"{'stage':>10} {'before':>10} {'after':>10} {'native wkr':>10} {'before/after':>13} "
+          f"{'after/native':>13}")
     for key in (*STAGES, "total", "process"):
-        a, b = results["before"][key], results["after"][key]
-        print(f"{key:>10} {a:>10.2f} {b:>10.2f} {a / b if b else float('nan'):>12.1f}x")
+        a, b, c = (results[p][key] for p in PATHS)
+        print(f"{key:>10} {a:>10.2f} {b:>10.2f} {c:>10.2f} {a / b if b else float('nan'):>12.1f}x "
+              f"{b / c if c else float('nan'):>12.1f}x")
     print(f"{'records/s':>10} " + " ".join(f"{results[p]['wall_records_per_s']:>10,.0f}" for p in PATHS)
           + "   (wall, 1 tokenizer thread)")
 
+    for path in PATHS[1:]:
+        r = results[path]
+        print(f"serial part ({path}): {serial_us(r):.2f} us/record = writer {r['writer']:.2f} + workers' Python "
+              f"{r['worker_python']:.2f} (GIL; thread CPU, an upper bound) + reader {r['reader']:.2f} (one thread)")
     after = results["after"]
-    serial = after["writer"] + after["worker"] + after["reader"]
+    serial = serial_us(after)
     parallel = after["tokenizer"] + after["packer"]
-    print(f"serial part (after): {serial:.2f} us/record = writer {after['writer']:.2f} + workers' Python "
-          f"{after['worker']:.2f} (GIL; thread CPU, an upper bound) + reader {after['reader']:.2f} (one thread)")
     print("thread scaling, wall records/s at 1 and 2 tokenizer threads:")
     for name, by_threads in scaling.items():
         one, two = by_threads["1"], by_threads["2"]
-        print(f"  {name:>16}: {one:>10,.0f} {two:>10,.0f}  {two / one:.2f}x")
+        print(f"  {name:>22}: {one:>10,.0f} {two:>10,.0f}  {two / one:.2f}x")
     ingest = scaling["ingest after"]
     efficiency = min(1.0, ingest["2"] / ingest["1"] / 2)
     cores = 16
@@ -299,8 +324,10 @@ def main() -> None:
             "machine": {**info, "cpu_flags": flags}, "input": str(args.input), "records": n,
             "window_records": args.window_records, "batch_tokens": args.batch_tokens, "max_length": args.max_length,
             "dim": args.dim, "repeat": args.repeat, "unit": "CPU microseconds per record", "results": results,
-            "serial_us": serial, "serial_how": "writer (main thread) + worker threads' CPU (Python, GIL held: an "
-            "upper bound) + the reader thread (one a run), after", "scaling_records_per_s": scaling,
+            "serial_us": serial, "serial_us_native_worker": serial_us(results["native worker"]),
+            "serial_how": "writer (main thread) + worker threads' CPU (Python, GIL held: an upper bound; the "
+            "native worker's turns in run_native taken out) + the reader thread (one a run); serial_us: after",
+            "scaling_records_per_s": scaling,
             "projection_16_cores_records_per_s": projected, "parallel_efficiency_1_to_2": efficiency,
             "spinner": spin,
         }, indent=2) + "\n")
@@ -310,8 +337,8 @@ def main() -> None:
 
 def plot(results: dict[str, Any], scaling: dict[str, dict[str, float]], info: dict[str, Any], n: int,
          path: Path) -> None:
-    """Per-stage CPU us per record, before and after (left); wall records/s at 1 and 2 tokenizer
-    threads (right)."""
+    """Per-stage CPU us per record, per path (left); wall records/s at 1 and 2 tokenizer threads
+    (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,9 +346,10 @@ def plot(results: dict[str, Any], scaling: dict[str, dict[str, float]], info: di
 
     fig, (cost, scale) = plt.subplots(1, 2, figsize=(11, 4))
     x = np.arange(len(STAGES) + 1)
+    width = 0.8 / len(PATHS)
     for i, name in enumerate(PATHS):
         values = [results[name][k] for k in (*STAGES, "total")]
-        cost.bar(x + (i - 0.5) * 0.4, values, 0.4, label=name)
+        cost.bar(x + (i - (len(PATHS) - 1) / 2) * width, values, width, label=name)
     cost.set_xticks(x, [*STAGES, "total"])
     cost.set_ylabel("CPU us per record")
     cost.legend()

@@ -11,6 +11,7 @@ void bind_ring(py::module_& m);
 void bind_packer(py::module_& m);
 void bind_tokenizer(py::module_& m);
 void bind_cuda(py::module_& m);
+void bind_backend(py::module_& m);
 #ifdef IGNITE_WITH_READER
 void bind_reader(py::module_& m);
 void bind_pipeline(py::module_& m);
@@ -47,6 +48,7 @@ PYBIND11_MODULE(_engine, m) {
   ignite::bind_packer(m);
   ignite::bind_tokenizer(m);
   ignite::bind_cuda(m);
+  ignite::bind_backend(m);  // before the pipeline and TensorRT, which take and make NativeBackends
 #ifdef IGNITE_WITH_READER
   ignite::bind_reader(m);
   ignite::bind_pipeline(m);

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "pipeline/ingest.h"
+#include "pipeline/native_worker.h"
 #include "reader_args.h"
 
 namespace py = pybind11;
@@ -188,6 +189,23 @@ class PyPipeline {
     }
     py::gil_scoped_release nogil;
     p.complete(*b.batch, embeddings.data(), failed_rows, n_failed);
+  }
+
+  // The native worker loop for one slice of `timeout`, without the GIL throughout: (the batch the
+  // backend failed on or None, its error, batches and records completed, seconds in the backend).
+  py::tuple run_native(const py::object& self, pipeline::NativeBackend& backend, double timeout) {
+    IngestPipeline& p = get();
+    // Each worker thread's output buffer, kept across its slices (a plain vector, no Python).
+    thread_local std::vector<float> out;
+    pipeline::WorkSlice slice;
+    {
+      py::gil_scoped_release nogil;
+      slice = pipeline::run_native_worker(p, backend, seconds(timeout), out);
+    }
+    if (slice.finished) batches_finished_ = true;
+    py::object failed = py::none();
+    if (slice.failed) failed = py::cast(PyBatch{std::move(slice.failed), self});
+    return py::make_tuple(failed, slice.error, slice.batches, slice.records, slice.busy_seconds);
   }
 
   py::object next_window(double timeout) {
@@ -378,6 +396,16 @@ void bind_pipeline(py::module_& m) {
       .def("complete", &PyPipeline::complete, py::arg("batch"), py::arg("embeddings"), py::arg("failed") = py::none(),
            "Scatter a batch's [rows, dim] float32 embeddings into its window (GIL released); `failed`: positions "
            "in the batch whose records get status backend_error and zeros.")
+      .def(
+          "run_native",
+          [](py::object self, pipeline::NativeBackend& backend, double timeout) {
+            return self.cast<PyPipeline&>().run_native(self, backend, timeout);
+          },
+          py::arg("backend"), py::arg("timeout") = 0.1,
+          "Run batches on a NativeBackend (take, run, complete) without the GIL or any Python until one fails, "
+          "`timeout` seconds have passed (a batch under way is finished first) or none is left (then "
+          "batches_finished). Returns (the failed IngestBatch, not completed, or None; its error; batches and "
+          "records completed; seconds in the backend). Raises Cancelled once the run is cancelled.")
       .def("next_committable_window", &PyPipeline::next_window, py::arg("timeout") = 0.1,
            "The next complete IngestWindow in input order, waiting up to `timeout` seconds without the GIL; None "
            "on timeout or at the end (then finished). Re-raises a stage's error; Cancelled after cancel().")

@@ -21,6 +21,7 @@
 #include "trt/cuda_check.h"
 #include "trt/logger.h"
 #include "trt/session.h"
+#include "trt/session_backend.h"
 
 namespace py = pybind11;
 
@@ -173,6 +174,14 @@ void bind_trt(py::module_& m) {
       .def("submit", &submit, py::arg("input_ids"), py::arg("attention_mask"),
            "Queue a batch on a free slot (waiting for one) and return the slot; wait(slot) exactly once.")
       .def("wait", &wait, py::arg("slot"), "The [rows, dim] float32 output of the batch on `slot`; frees the slot.")
+      .def(
+          "native_backend",
+          [](trt::Session& session) -> std::shared_ptr<pipeline::NativeBackend> {
+            return std::make_shared<trt::SessionBackend>(session);
+          },
+          py::keep_alive<0, 1>(),
+          "This session as a NativeBackend for IngestPipeline.run_native (workers with no Python per batch); "
+          "it keeps the session alive.")
       .def_property_readonly("dim", &trt::Session::dim)
       .def_property_readonly("engine_path", &trt::Session::engine_path)
       .def_property_readonly("precision", &trt::Session::precision)

@@ -118,3 +118,62 @@ def test_a_batch_handed_over_after_the_others_saw_the_end(n: int) -> None:
     it stays until that batch is delivered or handed over, then takes it."""
     ingest, _, healthy = _run(n, wait_for_all=False)
     _check(ingest, n, healthy)
+
+
+class _NativeRunner(_Runner):
+    """A broken runner that also has a native backend (a token: the fake loop below runs it)."""
+
+    def native_backend(self) -> str:
+        return "native"
+
+
+class _NativeIngest(_Ingest):
+    """As _Ingest, with the native worker loop faked for worker "w0": its first batch fails
+    there, the others it takes are embedded there (delivered as the healthy runner would)."""
+
+    def __init__(self, n: int, wait_for_all: bool) -> None:
+        super().__init__(n, wait_for_all)
+        self.turns = 0
+
+    def take_native(self, backend: Any, seconds: float) -> tuple[Any, str, int, int, float, bool]:
+        assert backend == "native" and threading.current_thread().name == "w0"
+        with self._lock:
+            self.turns += 1
+            if self.batches:
+                batch = self.batches.pop(0)
+                if batch.index == 0:
+                    return batch, "kernel failed natively", 0, 0, 0.0, False
+                self.delivered[batch.index] = np.stack([batch.input_ids[:, 0], np.ones(4)], axis=1)
+                return None, "", 1, len(batch.rows), 0.001, False
+        try:
+            return None, "", 0, 0, 0.0, self.take(seconds) is None
+        except Empty:
+            return None, "", 0, 0, 0.0, False
+
+
+@pytest.mark.parametrize("wait_for_all", [True, False])
+def test_a_batch_failed_in_the_native_loop_takes_the_python_path(wait_for_all: bool) -> None:
+    """A batch the native worker loop failed on is retried once in Python (its native run was the
+    first try), then handed over to the healthy device; the native turns' counts reach the
+    device's counters."""
+    n = 5
+    ingest = _NativeIngest(n, wait_for_all)
+    broken, healthy = _NativeRunner(broken=True, before_failing=ingest.ran_out), _Runner()
+    telemetry = Telemetry()
+    devices = Devices([broken, healthy], telemetry, ingest.take, ingest.deliver, ingest.finished.set)
+    devices.take_native = ingest.take_native
+    threads = [threading.Thread(target=lambda i=i: (devices.embed(i), devices.worker_done()), name=f"w{i}",
+                                daemon=True) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert not any(t.is_alive() for t in threads), "a worker hung: a handed-over batch was never taken"
+    assert ingest.finished.is_set() and sorted(ingest.delivered) == list(range(n)) and not ingest.failed
+    for i, out in ingest.delivered.items():
+        assert (out[:, 0] == i).all() and (out[:, 1] == 1).all()
+    assert broken.calls == 1 and ingest.turns > 0
+    # Each batch counted once: by a native turn of w0 or by a Python run of w1 (batch 0 among them).
+    assert sum(w.batches for w in telemetry.workers) == n
+    assert sum(w.records for w in telemetry.workers) == 4 * n
+    assert telemetry.workers[0].batches == n - healthy.calls

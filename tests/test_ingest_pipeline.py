@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -275,3 +276,72 @@ def test_the_run_takes_short_gil_turns_and_gives_them_back(tmp_path: Path, model
     _embed(tmp_path / "out", [src], model_dir, python=False, monkeypatch=monkeypatch, runner=runner)
     assert runner.seen and max(runner.seen) <= GIL_SWITCH_SECONDS + 1e-9
     assert sys.getswitchinterval() == before
+
+
+ZEBRA = 29145  # "zebra" in all-MiniLM-L6-v2's vocabulary: the token the failing backends fail on
+
+
+class _NullRunner:
+    """Zeros of dim 4, from Python (run) and, with `native`, as an ignite._engine.NullBackend the
+    workers run with no Python per batch; with `fail_token`, both fail on any batch holding it."""
+
+    name, device, dtype, dim = "null", "cpu", "fp32", 4
+
+    def __init__(self, native: bool, fail_token: int | None = None) -> None:
+        self.native, self.fail_token, self.calls = native, fail_token, 0
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.fail_token is not None and (input_ids == self.fail_token).any():
+            raise RuntimeError(f"token {self.fail_token} in the batch")
+        return np.zeros((len(input_ids), self.dim), np.float32)
+
+    def native_backend(self) -> Any:
+        return _engine.NullBackend(self.dim, self.fail_token) if self.native else None
+
+
+def _zebra_inputs(folder: Path) -> tuple[list[Path], int]:
+    """Records of 1 to 20 words, every 37th holding "zebra", and bad records among them; the
+    number of good records with "zebra"."""
+    rng = random.Random(5)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines, zebras = [], 0
+    for i in range(1500):
+        words = [rng.choice(["river", "stone", "naïve", "東京"]) for _ in range(rng.randint(1, 20))]
+        if i % 101 == 0:
+            lines.append("{not json")
+            continue
+        if i % 37 == 0:
+            words.insert(rng.randrange(len(words) + 1), "zebra")
+            zebras += 1
+        lines.append(json.dumps({"id": f"r{i}", "text": " ".join(words)}))
+    src = folder / "in.jsonl.zst"
+    src.write_bytes(zstandard.ZstdCompressor().compress(("\n".join(lines) + "\n").encode()))
+    return [src], zebras
+
+
+@pytest.mark.parametrize("fail_token", [None, ZEBRA])
+def test_native_workers_match_python_workers(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                             fail_token: int | None) -> None:
+    """A runner with a native backend runs its batches in the native worker loop (Python calls its
+    run() only to retry and split the batches that failed there): the same rows, ids, statuses
+    and errors as Python workers on the same runner, and as the Python stages."""
+    inputs, zebras = _zebra_inputs(tmp_path / "in")
+    runs = {}
+    for name, python, native in (("python", True, False), ("python-workers", False, False),
+                                 ("native-workers", False, True)):
+        runner = _NullRunner(native, fail_token)
+        stats, out = _embed(tmp_path / name, inputs, model_dir, python=python, monkeypatch=monkeypatch,
+                            window_records=100, batch_tokens=256, runner=runner)  # type: ignore[arg-type]
+        runs[name] = stats, out, runner
+    (py_stats, py_out, py_runner), (_, _, native_ingest_runner), (stats, out, runner) = runs.values()
+    for name in ("python-workers", "native-workers"):
+        _same_run(py_out, runs[name][1])
+        assert runs[name][0].statuses == py_stats.statuses and runs[name][0].records == py_stats.records
+        assert (tmp_path / "python" / "errors.jsonl").read_bytes() == (tmp_path / name / "errors.jsonl").read_bytes()
+    if fail_token is None:
+        assert runner.calls == 0 and native_ingest_runner.calls > 0  # no Python per batch
+        assert "backend_error" not in stats.statuses
+    else:
+        assert stats.statuses["backend_error"] == zebras
+        assert 0 < runner.calls < py_runner.calls  # only the failed batches, retried and split

@@ -175,6 +175,7 @@ class IngestPipeline {
   // Cancel and join the threads; the object stays valid for the batches still out.
   void close();
 
+  std::size_t dim() const { return options_.dim; }  // of the embeddings complete() takes
   std::size_t buffers_allocated() const { return pool_.allocated(); }
   // CPU seconds each stage's threads have used, counted as each thread ends (so final once
   // close() has joined them).

@@ -101,7 +101,18 @@ class WordPieceTokenizer:
 
 # Present only when the module was built with zstd, zlib and simdjson (build_info()["reader"]).
 
-READER_STATUS_NAMES: tuple[str, ...]
+READER_class NativeBackend:
+    """A model IngestPipeline.run_native calls from native threads, with no Python per batch."""
+
+    dim: int
+
+class NullBackend(NativeBackend):
+    """Zeros of its dim. `fail_token` (a test aid): a batch holding that token id raises."""
+
+    def __init__(self, dim: int, fail_token: int | None = None) -> None: ...
+
+
+STATUS_NAMES: tuple[str, ...]
 """Status names by code: ok, invalid_utf8, bad_json, not_an_object, missing_id, missing_field,
 field_null, field_not_string, line_too_long."""
 
@@ -157,6 +168,8 @@ class TrtSession:
         """Queue a batch on a free slot (waiting for one); returns the slot for wait()."""
     def wait(self, slot: int) -> np.ndarray:
         """The [rows, dim] float32 output of the batch on `slot`; frees the slot."""
+    def native_backend(self) -> NativeBackend:
+        """This session as a NativeBackend for IngestPipeline.run_native; keeps the session alive."""
 
 
 STATUS_NAMES: tuple[str, ...]
@@ -210,6 +223,10 @@ class IngestPipeline:
                  read_chunk: int = 1 << 20, max_line_bytes: int = 64 << 20) -> None: ...
     def next_batch(self, timeout: float = 0.1) -> IngestBatch | None: ...
     def complete(self, batch: IngestBatch, embeddings: np.ndarray, failed: np.ndarray | None = None) -> None: ...
+    def run_native(self, backend: NativeBackend,
+                   timeout: float = 0.1) -> tuple[IngestBatch | None, str, int, int, float]:
+        """Batches run on `backend` without the GIL until one fails, `timeout` passes or none is left:
+        (the failed batch, not completed, or None; its error; batches; records; seconds in the backend)."""
     def next_committable_window(self, timeout: float = 0.1) -> IngestWindow | None: ...
     def stop(self) -> None: ...
     def cancel(self) -> None: ...

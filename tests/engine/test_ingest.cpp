@@ -1,6 +1,7 @@
 // Tests of engine/pipeline (the native ingest pipeline), run under ASan/UBSan and TSan: windows
 // across many small files, every record exactly once and in order under random stage delays and
-// several consumers; a stop, a cancellation and a failing worker or stage mid-run.
+// several consumers; a stop, a cancellation and a failing worker or stage mid-run; the native
+// worker loop with a backend that fails now and then, and cancelled under way.
 #include <unistd.h>
 
 #include <atomic>
@@ -18,7 +19,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "pipeline/backend.h"
 #include "pipeline/ingest.h"
+#include "pipeline/native_worker.h"
 #include "tokenizer/tokenizer_json.h"
 
 #include "check.h"
@@ -133,6 +136,16 @@ void sleep_up_to(std::mt19937& rng, std::mutex& rng_mutex, int max_us) {
   std::this_thread::sleep_for(std::chrono::microseconds(us));
 }
 
+// The test embedding of a row: [real tokens, 1] (dim 2), which check_windows expects.
+void embed_rows(const std::int32_t* mask, std::int64_t rows, std::int64_t width, float* out) {
+  for (std::int64_t j = 0; j < rows; ++j) {
+    std::int64_t real = 0;
+    for (std::int64_t k = 0; k < width; ++k) real += mask[j * width + k];
+    out[j * 2] = static_cast<float>(real);
+    out[j * 2 + 1] = 1.0f;
+  }
+}
+
 // Workers: embed each batch as [real tokens of the row, 1]; `fail_after` batches in all, one
 // worker fails the run instead (-1: never).
 struct Workers {
@@ -158,14 +171,8 @@ struct Workers {
               return;
             }
             sleep_up_to(rng, rng_mutex, max_delay_us);
-            const auto w = static_cast<std::size_t>(batch->width);
             std::vector<float> out(batch->size() * 2);
-            for (std::size_t j = 0; j < batch->size(); ++j) {
-              std::int64_t real = 0;
-              for (std::size_t k = 0; k < w; ++k) real += batch->mask()[j * w + k];
-              out[j * 2] = static_cast<float>(real);
-              out[j * 2 + 1] = 1.0f;
-            }
+            embed_rows(batch->mask(), static_cast<std::int64_t>(batch->size()), batch->width, out.data());
             pipeline.complete(*batch, out.data(), nullptr, 0);
           }
         } catch (const ignite::Cancelled&) {
@@ -454,6 +461,152 @@ void test_cancel_mid_run(const ignite::Tokenizer& tok) {
   remove_corpus(c);
 }
 
+// A native backend embedding as embed_rows after a random delay, throwing on about one batch in
+// `fail_one_in` (0: never); thread-safe, as the loop's workers call it at once.
+class FlakyBackend final : public ignite::pipeline::NativeBackend {
+ public:
+  FlakyBackend(unsigned seed, int max_delay_us, int fail_one_in)
+      : rng_(seed), max_delay_us_(max_delay_us), fail_one_in_(fail_one_in) {}
+  std::int64_t dim() const override { return 2; }
+  void run(const std::int32_t*, const std::int32_t* mask, std::int64_t rows, std::int64_t width,
+           float* out) override {
+    bool fail = false;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      fail = fail_one_in_ > 0 && std::uniform_int_distribution<int>(1, fail_one_in_)(rng_) == 1;
+    }
+    sleep_up_to(rng_, mutex_, max_delay_us_);
+    if (fail) throw ignite::Error("flaky backend");
+    embed_rows(mask, rows, width, out);
+  }
+
+ private:
+  std::mt19937 rng_;
+  std::mutex mutex_;
+  int max_delay_us_;
+  int fail_one_in_;
+};
+
+// Native workers in slices of random length, as the Python workers call them: each failed batch
+// comes back untouched and the caller embeds it itself (as its retry would); every record comes
+// out exactly once and in order, counted once by the slices or the caller.
+struct NativeWorkers {
+  NativeWorkers(IngestPipeline& p, ignite::pipeline::NativeBackend& b) : pipeline(p), backend(b) {}
+  IngestPipeline& pipeline;
+  ignite::pipeline::NativeBackend& backend;
+  std::atomic<std::int64_t> records{0};  // embedded: by the loop, or by the caller after a failure
+  std::atomic<int> failures{0};
+  std::atomic<int> cancelled{0};
+  std::vector<std::thread> threads;
+
+  void start(int n) {
+    for (int t = 0; t < n; ++t) {
+      threads.emplace_back([this, t] {
+        std::mt19937 rng(static_cast<unsigned>(t));
+        std::vector<float> out;
+        try {
+          for (;;) {
+            const auto timeout = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng));
+            ignite::pipeline::WorkSlice slice = run_native_worker(pipeline, backend, timeout, out);
+            records += slice.records;
+            CHECK(slice.busy_seconds >= 0);
+            if (slice.failed) {
+              ++failures;
+              CHECK(slice.error == "flaky backend");
+              CHECK(!slice.failed->completed);
+              CHECK(!slice.finished);
+              std::vector<float> again(slice.failed->size() * 2);
+              embed_rows(slice.failed->mask(), static_cast<std::int64_t>(slice.failed->size()), slice.failed->width,
+                         again.data());
+              pipeline.complete(*slice.failed, again.data(), nullptr, 0);
+              records += static_cast<std::int64_t>(slice.failed->size());
+            }
+            if (slice.finished) return;
+          }
+        } catch (const ignite::Cancelled&) {
+          ++cancelled;
+        }
+      });
+    }
+  }
+  void join() {
+    for (auto& t : threads) t.join();
+  }
+};
+
+void test_native_workers(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(4321);
+  for (int round = 0; round < 4; ++round) {
+    const Corpus c = make_corpus(rng, 40, 30);
+    Options o = options_for(c, rng);
+    std::mutex probe_mutex;
+    std::mt19937 probe_rng(round);
+    o.probe = [&](Stage, std::int64_t) { sleep_up_to(probe_rng, probe_mutex, 1000); };
+    IngestPipeline pipeline(std::move(o), tok);
+    FlakyBackend backend(static_cast<unsigned>(round), 300, 5);
+    NativeWorkers workers(pipeline, backend);
+    workers.start(3);
+    std::size_t next_record = 0;
+    std::int64_t next_window = 0;
+    check_windows(pipeline, c, next_record, next_window);
+    workers.join();
+    CHECK(next_record == c.records.size());
+    std::int64_t good = 0;
+    for (const auto& e : c.records) good += e.tokens > 0;
+    CHECK(workers.records == good);
+    CHECK(workers.failures > 0);
+    CHECK(workers.cancelled == 0);
+    remove_corpus(c);
+  }
+}
+
+// Cancelled while native workers run: each leaves with Cancelled, none hangs, nothing leaks.
+void test_native_workers_cancelled(const ignite::Tokenizer& tok) {
+  std::mt19937 rng(77);
+  const Corpus c = make_corpus(rng, 40, 30);
+  Options o = options_for(c, rng);
+  o.window_records = 4;
+  IngestPipeline pipeline(std::move(o), tok);
+  FlakyBackend backend(3, 200, 0);
+  NativeWorkers workers(pipeline, backend);
+  workers.start(3);
+  bool finished = false;
+  for (int windows = 0; windows < 3 && !finished;) windows += pipeline.next_committable(kWait, finished) != nullptr;
+  pipeline.fail(nullptr);
+  workers.join();
+  CHECK(workers.cancelled == 3);
+  pipeline.close();
+  remove_corpus(c);
+}
+
+// NullBackend writes zeros and, with a fail token, throws on a batch holding it; a backend whose
+// dim is not the pipeline's is refused before any batch is taken.
+void test_null_backend(const ignite::Tokenizer& tok) {
+  ignite::pipeline::NullBackend null(3, 4);
+  const std::int32_t ids[] = {2, 5, 3, 0, 2, 4, 4, 3};
+  const std::int32_t mask[] = {1, 1, 1, 0, 1, 1, 1, 1};
+  std::vector<float> out(6, 1.0f);
+  null.run(ids, mask, 1, 4, out.data());
+  CHECK(out[0] == 0.0f && out[2] == 0.0f && out[3] == 1.0f);
+  bool threw = false;
+  try {
+    null.run(ids, mask, 2, 4, out.data());
+  } catch (const ignite::Error&) {
+    threw = true;
+  }
+  CHECK(threw);
+  CHECK(ignite_test::throws_invalid([] { ignite::pipeline::NullBackend bad(0); }));
+
+  std::mt19937 rng(5);
+  const Corpus c = make_corpus(rng, 4, 10);
+  Options o = options_for(c, rng);
+  IngestPipeline pipeline(std::move(o), tok);
+  std::vector<float> buffer;
+  CHECK(ignite_test::throws_invalid([&] { run_native_worker(pipeline, null, kWait, buffer); }));
+  pipeline.close();
+  remove_corpus(c);
+}
+
 void test_refusals(const ignite::Tokenizer& tok) {
   Options o;
   o.dim = 0;
@@ -486,6 +639,9 @@ int main() {
   test_failing_worker(tok);
   test_failing_stage(tok);
   test_cancel_mid_run(tok);
+  test_native_workers(tok);
+  test_native_workers_cancelled(tok);
+  test_null_backend(tok);
   test_refusals(tok);
   return ignite_test::finish("test_ingest");
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -52,7 +52,18 @@ def common_capabilities(runners: Sequence[object]) -> Capabilities:
                         pad_multiple=max(c.pad_multiple for c in caps), slots=1)
 
 
+def native_backend(runner: object) -> Any:
+    """The runner's model as an ignite._engine.NativeBackend, which workers on the native ingest
+    path run with no Python per batch; None for a runner without one (the default: Python calls
+    run() for each batch). A runner offers it with a `native_backend()` method."""
+    make = getattr(runner, "native_backend", None)
+    return make() if callable(make) else None
+
+
 class Runner(Protocol):
+    """A backend on one device. Optional, found with getattr: `capabilities` (a Capabilities)
+    and `native_backend()` (see native_backend)."""
+
     name: str  # backend name, e.g. "onnxruntime"
     device: str  # "cpu", "cuda:0"
     dtype: str  # compute precision actually used

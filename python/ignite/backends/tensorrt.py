@@ -109,6 +109,11 @@ class TensorRTRunner:
         """[rows, seq] int32 ids and mask -> [rows, dim] float32; thread-safe."""
         return self._session.run(input_ids, attention_mask)
 
+    def native_backend(self) -> Any:
+        """The session as an ignite._engine.NativeBackend: on the native ingest path each worker
+        thread (one per slot) runs its batches with no Python per batch."""
+        return self._session.native_backend()
+
     def submit(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> int:
         """Queue a batch (waiting for a free slot) and return its slot for wait(); the arrays may be
         reused as soon as this returns."""

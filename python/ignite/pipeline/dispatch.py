@@ -4,7 +4,11 @@ then handed to a device that has not tried it, else bisected so one bad record c
 neighbours; a device that fails every batch in a row leaves the run to the others. A worker
 waits on the ingest path in short turns and leaves only when no other device holds a batch it
 could still hand over: a handed-over batch can be the one the writer (and through it the reader)
-is waiting for."""
+is waiting for.
+
+On the native ingest path a runner with a native backend (backends.base.native_backend) runs
+its batches in the native worker loop, in turns of POLL_SECONDS with no Python per batch; a
+batch that fails there comes back to the same Python steps as any other failure."""
 from __future__ import annotations
 
 import functools
@@ -14,12 +18,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ignite.backends.base import Runner, capabilities
+from ignite.backends.base import Runner, capabilities, native_backend
 from ignite.errors import IgniteError
 from ignite.pipeline.batch import Batch
 from ignite.pipeline.channel import POLL_SECONDS, Empty
 from ignite.rows.status import BACKEND_ERROR, STATUS_NAMES
-from ignite.telemetry.live import Telemetry
+from ignite.telemetry.live import Telemetry, WorkerCounters
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,11 @@ BROKEN_BACKEND_STREAK = 3  # batches in a row with no record embedded: the backe
 Deliver = Callable[[Any, np.ndarray, list[int]], None]
 # Makes a stage thread: (name, body, what to call when the body ends without error).
 ThreadMaker = Callable[[str, Callable[[], None], Callable[[], None]], threading.Thread]
+# One turn of the native worker loop on a backend, up to some seconds (Stages.take_native): the
+# batch it failed on (with `tried`) or None, its error, batches and records done, busy seconds,
+# whether the ingest path has no more batches.
+TakeNative = Callable[[Any, float], tuple[Any, str, int, int, float, bool]]
+_NONE_YET = object()  # a turn on the ingest path that brought no batch
 
 
 def _short(exc: BaseException) -> str:
@@ -42,6 +51,10 @@ class _DeviceBroken(Exception):
 
 class _HandedOff(Exception):
     """The batch failed here and went to another device."""
+
+
+class NativeBackendError(Exception):
+    """A native backend failed on a batch in the native worker loop (its error's text)."""
 
 
 class Devices:
@@ -67,6 +80,9 @@ class Devices:
         self._drained = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        # Set by the native ingest path (Stages.open_native): runners with a native backend run
+        # their batches through it.
+        self.take_native: TakeNative | None = None
 
     def threads(self, thread: ThreadMaker) -> list[threading.Thread]:
         """The worker threads, made by the stages' `thread` (which turns an error into the run's)."""
@@ -77,18 +93,21 @@ class Devices:
         """A worker of device `worker`: runs batches until there are none left for it."""
         runner, streak = self.runners[worker], [0, ""]  # failures in a row, the last one's text
         counters = self.telemetry.worker(runner.device, runner.name, runner.dtype)
-        while (batch := self._next_batch(worker)) is not None:
+        backend = native_backend(runner) if self.take_native is not None else None
+        while (taken := self._next_batch(worker, backend, counters)) is not None:
             try:
-                if not self._embed_one(batch, worker, runner, streak, counters):
+                if not self._embed_one(*taken, worker, runner, streak, counters):
                     return
             finally:
                 self._put_down()
 
-    def _embed_one(self, batch: Any, worker: int, runner: Runner, streak: list, counters: Any) -> bool:
-        """Run and deliver (or hand over) one batch; False once this device leaves the run."""
+    def _embed_one(self, batch: Any, failure: BaseException | None, worker: int, runner: Runner, streak: list,
+                   counters: Any) -> bool:
+        """Run and deliver (or hand over) one batch, whose first run failed with `failure` when
+        given (in the native worker loop); False once this device leaves the run."""
         try:
             with counters.clock:
-                out, failed = self._run(batch, worker, runner, streak)
+                out, failed = self._run(batch, worker, runner, streak, failure)
         except _HandedOff:
             return True
         except _DeviceBroken as exc:  # the batch went to the other devices' queue first
@@ -123,16 +142,18 @@ class Devices:
                 return
         raise IgniteError(str(exc)) from exc.__cause__
 
-    def _next_batch(self, worker: int) -> Any:
-        """The next batch for a worker of device `worker` (counted in hand), or None when it leaves:
-        its device retired, or nothing is left and no other device could still hand a batch over."""
+    def _next_batch(self, worker: int, backend: Any,
+                    counters: WorkerCounters) -> tuple[Any, BaseException | None] | None:
+        """The next batch for a worker of device `worker` (counted in hand) and the error its first
+        run failed with (None: not run yet), or None when it leaves: its device retired, or nothing
+        is left and no other device could still hand a batch over."""
         while True:
             with self._lock:
                 if worker not in self._alive:  # retired after failing: its siblings stop too
                     return None
                 if (orphan := self._orphan_for(worker)) is not None:
                     self._in_hand += 1
-                    return orphan
+                    return orphan, None
                 if self._drained:
                     if not self._in_hand:
                         self._pulling[worker] -= 1
@@ -141,16 +162,38 @@ class Devices:
                         return None
                     self._changed.wait(POLL_SECONDS)
                     continue
+                # In hand while it pulls: a native turn holds batches, and one may fail and be handed over.
+                self._in_hand += 1
+            taken: Any = _NONE_YET
+            try:
+                taken = self._pull(backend, counters)
+            finally:
+                if taken is _NONE_YET or taken is None:
+                    with self._lock:
+                        self._in_hand -= 1
+                        self._drained = self._drained or taken is None
+                        self._changed.notify_all()
+            if taken is not _NONE_YET and taken is not None:
+                return taken
+
+    def _pull(self, backend: Any, counters: WorkerCounters) -> Any:
+        """One turn on the ingest path: a batch and its first run's error (None: not run yet), None
+        once there are no more, or _NONE_YET. With a native backend the turn runs batches in the
+        native worker loop for up to POLL_SECONDS; the batch it returns is one that failed there."""
+        if backend is None:
             try:
                 batch = self._take(POLL_SECONDS)
-            except Empty:  # none yet: look at the handed-over batches again
-                continue
-            with self._lock:
-                if batch is None:
-                    self._drained = True
-                    continue
-                self._in_hand += 1
-                return batch
+            except Empty:
+                return _NONE_YET
+            return None if batch is None else (batch, None)
+        assert self.take_native is not None
+        failed, error, batches, records, busy, finished = self.take_native(backend, POLL_SECONDS)
+        counters.batches += batches
+        counters.records += records
+        counters.clock.add(busy)
+        if failed is not None:
+            return failed, NativeBackendError(error)
+        return None if finished else _NONE_YET
 
     def _orphan_for(self, worker: int) -> Any:
         """A handed-over batch device `worker` has not tried (or one every device alive has
@@ -178,15 +221,18 @@ class Devices:
         if last:
             self._finished()
 
-    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list) -> tuple[np.ndarray, list[int]]:
-        """A batch's embeddings and its rows that failed. A batch the backend fails on is retried
-        once, then split in halves, so one bad record cannot fail its neighbours; a record that
-        fails on its own gets zeros and status backend_error."""
-        try:
-            return _infer(runner, batch), []
-        except Exception as exc:  # noqa: BLE001 - any backend failure
-            log.warning("backend failed on a batch of %d records (%s); retrying it", len(batch.rows), _short(exc))
-            first = exc
+    def _run(self, batch: Batch, worker: int, runner: Runner, streak: list,
+             failure: BaseException | None = None) -> tuple[np.ndarray, list[int]]:
+        """A batch's embeddings and its rows that failed. A batch the backend fails on (here, or
+        before with `failure`) is retried once, then split in halves, so one bad record cannot
+        fail its neighbours; a record that fails on its own gets zeros and status backend_error."""
+        first = failure
+        if first is None:
+            try:
+                return _infer(runner, batch), []
+            except Exception as exc:  # noqa: BLE001 - any backend failure
+                first = exc
+        log.warning("backend failed on a batch of %d records (%s); retrying it", len(batch.rows), _short(first))
         out = np.zeros((len(batch.rows), runner.dim), np.float32)
         failed: list[int] = []
         try:

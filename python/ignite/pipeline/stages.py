@@ -93,6 +93,7 @@ class Stages:
             max_line_bytes=MAX_LINE_BYTES)
         self.telemetry.rings = {}  # the native pipeline reports its own rings
         self.telemetry.native = self.pipe
+        self.devices.take_native = self.take_native
 
     def ingest_refusal(self) -> str | None:
         """Why the native ingest pipeline cannot take this run; None when it can."""
@@ -225,3 +226,16 @@ class Stages:
         if self.pipe.batches_finished:
             return None
         raise Empty("native ingest")
+
+    def take_native(self, backend: Any, seconds: float) -> tuple[Any, str, int, int, float, bool]:
+        """One turn of the native worker loop on `backend` (an ignite._engine.NativeBackend), up to
+        `seconds` with no Python per batch: the batch it failed on (with `tried`, as take's) or
+        None, its error, batches and records done, seconds in the backend, and whether there are
+        no more batches."""
+        try:
+            failed, error, batches, records, busy = self.pipe.run_native(backend, seconds)
+        except _engine.Cancelled:
+            raise Cancelled("native ingest") from None
+        if failed is not None:
+            failed.tried = set()
+        return failed, error, batches, records, busy, self.pipe.batches_finished

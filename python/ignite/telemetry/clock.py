@@ -25,6 +25,10 @@ class BusyClock:
             self.seconds += time.perf_counter() - self._since
             self._since = None
 
+    def add(self, seconds: float) -> None:
+        """Count work timed elsewhere (the native worker loop's seconds in the backend)."""
+        self.seconds += seconds
+
     def __enter__(self) -> BusyClock:
         self.resume()
         return self
