@@ -16,14 +16,15 @@ Per stage, CPU microseconds per record. Before: each stage's Python thread (time
 reader = the reader thread; tokenizer = WindowTokenizer.tokenize; packer = the rest of the
 tokenizer thread. After and native worker: the native threads' own CPU clocks
 (IngestPipeline.cpu_seconds). All: worker = the worker thread (null model, plus complete()'s
-scatter after), writer = the calling thread. `process` is the whole process's CPU time as a check.
+scatter after), writer = the calling thread, write I/O = the output's I/O threads (pwrite of the
+embedding rows, io/npy.py). `process` is the whole process's CPU time as a check.
 
 The serial part is the CPU that one process cannot spread over more cores: the writer and the
 workers' Python (they hold the GIL: their thread CPU time is an upper bound of GIL-held time, as
 their native calls are counted too; for the native worker, the CPU of its turns in run_native is
 taken out, as it runs without the GIL) and the reader (one thread a run). The projection to 16
-cores takes the parallel part (tokenizer, packer) at the measured 1 -> 2 thread scaling and caps
-the result at 1 / serial.
+cores takes the rest (tokenizer, packer, write I/O, the native worker's turns) at ingest's measured
+1 -> 2 thread scaling and caps the result at 1 / serial; it is printed for each native path.
 
 Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
 completing zeros) at 1 and 2 tokenizer threads; the same run with a Python thread spinning beside.
@@ -54,7 +55,7 @@ from _common import machine, open_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "passages.jsonl.zst"
-STAGES = ("reader", "tokenizer", "packer", "worker", "writer")
+STAGES = ("reader", "tokenizer", "packer", "worker", "writer", "write I/O")
 PATHS = ("before", "after", "native worker")
 CPU_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "sha_ni")
 
@@ -134,6 +135,7 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
     """One file-to-file run of `path` (PATHS); CPU us/record per stage and wall records/s."""
     from ignite.io.inputs import expand_inputs
     from ignite.io.manifest import WorkDir
+    from ignite.io.npy import NpyAppender
     from ignite.pipeline import run
     from ignite.pipeline.dispatch import Devices
     from ignite.pipeline.stages import Stages
@@ -151,7 +153,8 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
                (Stages, "tokenize", clock.wrap("tokenizer thread", Stages.tokenize)),
                (Devices, "embed", clock.wrap("worker", Devices.embed)),
                (Stages, "take_native", clock.wrap("worker native", Stages.take_native)),
-               (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize))]
+               (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize)),
+               (NpyAppender, "_pwrite", clock.wrap("write I/O", NpyAppender._pwrite))]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     stop_spin = threading.Event()
     spins = [0]
@@ -183,6 +186,7 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
         native = stats.native_cpu
         stage_s = {"reader": native["reader"], "tokenizer": native["tokenizer"], "packer": native["packer"],
                    "worker": s["worker"], "writer": main_s}
+    stage_s["write I/O"] = s["write I/O"]
     result = {stage: stage_s[stage] / n * 1e6 for stage in STAGES}
     result.update(total=sum(stage_s.values()) / n * 1e6, process=cpu / n * 1e6, wall_records_per_s=n / wall,
                   records=n, batches=stats.batches, files=len(files),
@@ -297,9 +301,6 @@ def main() -> None:
         r = results[path]
         print(f"serial part ({path}): {serial_us(r):.2f} us/record = writer {r['writer']:.2f} + workers' Python "
               f"{r['worker_python']:.2f} (GIL; thread CPU, an upper bound) + reader {r['reader']:.2f} (one thread)")
-    after = results["after"]
-    serial = serial_us(after)
-    parallel = after["tokenizer"] + after["packer"]
     print("thread scaling, wall records/s at 1 and 2 tokenizer threads:")
     for name, by_threads in scaling.items():
         one, two = by_threads["1"], by_threads["2"]
@@ -307,12 +308,16 @@ def main() -> None:
     ingest = scaling["ingest after"]
     efficiency = min(1.0, ingest["2"] / ingest["1"] / 2)
     cores = 16
-    by_cores = cores * efficiency * 1e6 / (serial + parallel)
-    by_serial = 1e6 / serial
-    projected = min(by_cores, by_serial)
-    print(f"projection to {cores} cores (after): min({cores} cores x {efficiency:.2f} measured efficiency / "
-          f"{serial + parallel:.2f} us, 1 / {serial:.2f} us serial) = min({by_cores:,.0f}, {by_serial:,.0f}) = "
-          f"{projected:,.0f} records/s")
+    projected: dict[str, float] = {}
+    for path in PATHS[1:]:
+        r = results[path]
+        serial, parallel = serial_us(r), r["total"] - serial_us(r)
+        by_cores = cores * efficiency * 1e6 / (serial + parallel)
+        by_serial = 1e6 / serial
+        projected[path] = min(by_cores, by_serial)
+        print(f"projection to {cores} cores ({path}): min({cores} cores x {efficiency:.2f} measured efficiency / "
+              f"{serial + parallel:.2f} us, 1 / {serial:.2f} us serial) = min({by_cores:,.0f}, {by_serial:,.0f}) = "
+              f"{projected[path]:,.0f} records/s")
     for path in PATHS:
         base = scaling[f"pipeline {path}"]["2"]
         with_spin = spin[path]["wall_records_per_s"]
@@ -324,7 +329,7 @@ def main() -> None:
             "machine": {**info, "cpu_flags": flags}, "input": str(args.input), "records": n,
             "window_records": args.window_records, "batch_tokens": args.batch_tokens, "max_length": args.max_length,
             "dim": args.dim, "repeat": args.repeat, "unit": "CPU microseconds per record", "results": results,
-            "serial_us": serial, "serial_us_native_worker": serial_us(results["native worker"]),
+            "serial_us": serial_us(results["after"]), "serial_us_native_worker": serial_us(results["native worker"]),
             "serial_how": "writer (main thread) + worker threads' CPU (Python, GIL held: an upper bound; the "
             "native worker's turns in run_native taken out) + the reader thread (one a run); serial_us: after",
             "scaling_records_per_s": scaling,
