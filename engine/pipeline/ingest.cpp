@@ -45,6 +45,50 @@ void append_records(Window& w, const reader::RecordWindow& rw, std::size_t lo, s
   w.lines.insert(w.lines.end(), rw.lines.begin() + from, rw.lines.begin() + to);
   w.status.insert(w.status.end(), rw.status.begin() + from, rw.status.begin() + to);
   w.files.insert(w.files.end(), hi - lo, file);
+  // Only a line the reader passed on whole is parsed; a too-long one keeps its status.
+  for (std::size_t i = lo; i < hi; ++i) {
+    w.raw.push_back(rw.raw && rw.status[i] == static_cast<std::uint8_t>(reader::Status::kOk) ? 1 : 0);
+  }
+}
+
+std::string_view record_bytes(const std::string& arena, const std::vector<std::int64_t>& offsets, std::size_t r) {
+  return std::string_view(arena).substr(static_cast<std::size_t>(offsets[r]),
+                                        static_cast<std::size_t>(offsets[r + 1] - offsets[r]));
+}
+
+// Turns the window's raw JSONL lines into texts, ids and statuses with the standalone reader's
+// parser (JsonRecordParser::parse), on a tokenizer thread so the reader only frames lines.
+// Records already final (text files, too-long lines) keep their text and id.
+void parse_raw_records(Window& w, reader::JsonRecordParser& parser) {
+  const bool any_raw = std::find(w.raw.begin(), w.raw.end(), 1) != w.raw.end();
+  if (any_raw) {
+    // simdjson reads up to kPadding bytes past a line's end; the lines are back to back, so
+    // only the last one needs these.
+    w.text.append(reader::kPadding, '\0');
+    std::string text, ids;
+    text.reserve(w.text.size());
+    std::vector<std::int64_t> text_offsets{0}, id_offsets{0};
+    text_offsets.reserve(w.size() + 1);
+    id_offsets.reserve(w.size() + 1);
+    for (std::size_t r = 0; r < w.size(); ++r) {
+      const std::string_view bytes = record_bytes(w.text, w.text_offsets, r);
+      if (w.raw[r]) {
+        bool has_id = false;
+        w.status[r] = static_cast<std::uint8_t>(parser.parse(bytes, text, ids, has_id));
+        w.has_id[r] = has_id ? 1 : 0;
+      } else {
+        text.append(bytes);
+        ids.append(record_bytes(w.id_bytes, w.id_offsets, r));
+      }
+      text_offsets.push_back(static_cast<std::int64_t>(text.size()));
+      id_offsets.push_back(static_cast<std::int64_t>(ids.size()));
+    }
+    w.text = std::move(text);
+    w.text_offsets = std::move(text_offsets);
+    w.id_bytes = std::move(ids);
+    w.id_offsets = std::move(id_offsets);
+  }
+  std::vector<std::uint8_t>().swap(w.raw);
 }
 
 std::int64_t thread_cpu_ns() {
@@ -255,6 +299,7 @@ void IngestPipeline::read() {
     ro.max_lines = file.max_lines;
     ro.read_chunk = read_chunk_for(file, options_.read_chunk);
     ro.max_line_bytes = options_.max_line_bytes;
+    ro.defer_parse = true;  // the tokenizer threads parse (parse_raw_records)
     reader::WindowReader source(ro);
     window->end_file = file.index;
     window->end_line = static_cast<std::int64_t>(file.skip_lines);
@@ -292,6 +337,7 @@ void IngestPipeline::read() {
 }
 
 void IngestPipeline::tokenize() {
+  reader::JsonRecordParser parser(options_.field, options_.id_field);  // one per thread: it keeps state
   std::unique_ptr<Window> w;
   while (!cancelled()) {
     const RingStatus status = read_ring_.pop(w, kPoll);
@@ -300,13 +346,14 @@ void IngestPipeline::tokenize() {
     if (options_.probe) options_.probe(Stage::kTokenize, w->index);
     {
       BusyClock busy(busy_ns_[static_cast<int>(Stage::kTokenize)]);
-      tokenize_window(*w);
+      tokenize_window(*w, parser);
     }
     if (!push(tokenized_ring_, w)) return;
   }
 }
 
-void IngestPipeline::tokenize_window(Window& w) const {
+void IngestPipeline::tokenize_window(Window& w, reader::JsonRecordParser& parser) const {
+  parse_raw_records(w, parser);
   const std::vector<std::int64_t> rows = ok_rows(w);
   const TextArena texts{w.text.data(), w.text.size(), w.text_offsets.data(), w.size()};
   TokenizedBatch tb = tokenizer_.encode_rows(texts, rows.data(), rows.size(), options_.prefix, 1);
