@@ -28,8 +28,35 @@ std::size_t read_chunk_for(const InputFile& file, std::size_t read_chunk) {
   return static_cast<std::size_t>(std::min<std::uint64_t>(read_chunk, fitted));
 }
 
-// Appends records [lo, hi) of a reader window to `w`, from file `file`.
-void append_records(Window& w, const reader::RecordWindow& rw, std::size_t lo, std::size_t hi, std::int32_t file) {
+// Flags the records of `rw` from `lo` on that a tokenizer thread must parse: lines the reader
+// passed on whole (a too-long one keeps its status).
+void append_raw_flags(Window& w, const reader::RecordWindow& rw, std::size_t lo, std::size_t hi) {
+  for (std::size_t i = lo; i < hi; ++i) {
+    w.raw.push_back(rw.raw && rw.status[i] == static_cast<std::uint8_t>(reader::Status::kOk) ? 1 : 0);
+  }
+}
+
+// An empty window takes all of a reader window's records by moving its arrays: no copy of the
+// (raw) text on the reading thread. `rw` is left empty.
+void take_records(Window& w, reader::RecordWindow& rw, std::int32_t file) {
+  append_raw_flags(w, rw, 0, rw.size());
+  w.files.assign(rw.size(), file);
+  w.text = std::move(rw.text);
+  w.text_offsets = std::move(rw.text_offsets);
+  w.id_bytes = std::move(rw.id_bytes);
+  w.id_offsets = std::move(rw.id_offsets);
+  w.has_id = std::move(rw.has_id);
+  w.lines = std::move(rw.lines);
+  w.status = std::move(rw.status);
+}
+
+// Appends records [lo, hi) of a reader window to `w`, from file `file` (may empty `rw`).
+void append_records(Window& w, reader::RecordWindow& rw, std::size_t lo, std::size_t hi, std::int32_t file) {
+  if (w.size() == 0 && lo == 0 && hi == rw.size()) {
+    take_records(w, rw, file);
+    return;
+  }
+  append_raw_flags(w, rw, lo, hi);
   const std::int64_t text_base = static_cast<std::int64_t>(w.text.size()) - rw.text_offsets[lo];
   w.text.append(rw.text, static_cast<std::size_t>(rw.text_offsets[lo]),
                 static_cast<std::size_t>(rw.text_offsets[hi] - rw.text_offsets[lo]));
@@ -45,10 +72,6 @@ void append_records(Window& w, const reader::RecordWindow& rw, std::size_t lo, s
   w.lines.insert(w.lines.end(), rw.lines.begin() + from, rw.lines.begin() + to);
   w.status.insert(w.status.end(), rw.status.begin() + from, rw.status.begin() + to);
   w.files.insert(w.files.end(), hi - lo, file);
-  // Only a line the reader passed on whole is parsed; a too-long one keeps its status.
-  for (std::size_t i = lo; i < hi; ++i) {
-    w.raw.push_back(rw.raw && rw.status[i] == static_cast<std::uint8_t>(reader::Status::kOk) ? 1 : 0);
-  }
 }
 
 std::string_view record_bytes(const std::string& arena, const std::vector<std::int64_t>& offsets, std::size_t r) {
@@ -313,13 +336,14 @@ void IngestPipeline::read() {
     while (source.next(rw)) {
       bytes_read_.fetch_add(static_cast<std::int64_t>(rw.end_offset - offset), std::memory_order_relaxed);
       offset = rw.end_offset;
-      for (std::size_t lo = 0; lo < rw.size();) {
+      const std::size_t n = rw.size();  // append_records may take rw's arrays
+      for (std::size_t lo = 0; lo < n;) {
         // A full window goes out when the next record arrives, so a file's end (and damage)
         // lands on the window that holds its last records.
         if (window->size() >= per_window && !cut()) return;
-        const std::size_t hi = std::min(rw.size(), lo + (per_window - window->size()));
+        const std::size_t hi = std::min(n, lo + (per_window - window->size()));
         append_records(*window, rw, lo, hi, file.index);
-        window->end_line = rw.lines[hi - 1];
+        window->end_line = window->lines.back();
         window->end_records += static_cast<std::int64_t>(hi - lo);
         window->end_offset = rw.end_offset;
         lo = hi;

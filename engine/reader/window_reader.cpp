@@ -31,6 +31,17 @@ void clear(RecordWindow& w) {
   w.damage_reason.clear();
 }
 
+void reserve_like(RecordWindow& w, const RecordWindow& last) {
+  const std::size_t n = last.size();
+  w.text.reserve(last.text.size() + kPadding);  // room for the padding a deferred parse adds
+  w.text_offsets.reserve(n + 1);
+  w.id_bytes.reserve(last.id_bytes.size());
+  w.id_offsets.reserve(n + 1);
+  w.has_id.reserve(n);
+  w.lines.reserve(n);
+  w.status.reserve(n);
+}
+
 }  // namespace
 
 WindowReader::WindowReader(const ReaderOptions& options)
@@ -97,6 +108,9 @@ void WindowReader::hand_out(RecordWindow& out) {
   current_.raw = options_.jsonl && options_.defer_parse;
   std::swap(out, current_);
   clear(current_);
+  // A caller may move the arrays out of the window it was handed (the pipeline does): sized
+  // like that one, the next window does not grow (and copy itself) from nothing.
+  reserve_like(current_, out);
 }
 
 }  // namespace reader
