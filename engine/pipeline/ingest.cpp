@@ -28,8 +28,35 @@ std::size_t read_chunk_for(const InputFile& file, std::size_t read_chunk) {
   return static_cast<std::size_t>(std::min<std::uint64_t>(read_chunk, fitted));
 }
 
-// Appends records [lo, hi) of a reader window to `w`, from file `file`.
-void append_records(Window& w, const reader::RecordWindow& rw, std::size_t lo, std::size_t hi, std::int32_t file) {
+// Flags the records of `rw` from `lo` on that a tokenizer thread must parse: lines the reader
+// passed on whole (a too-long one keeps its status).
+void append_raw_flags(Window& w, const reader::RecordWindow& rw, std::size_t lo, std::size_t hi) {
+  for (std::size_t i = lo; i < hi; ++i) {
+    w.raw.push_back(rw.raw && rw.status[i] == static_cast<std::uint8_t>(reader::Status::kOk) ? 1 : 0);
+  }
+}
+
+// An empty window takes all of a reader window's records by moving its arrays: no copy of the
+// (raw) text on the reading thread. `rw` is left empty.
+void take_records(Window& w, reader::RecordWindow& rw, std::int32_t file) {
+  append_raw_flags(w, rw, 0, rw.size());
+  w.files.assign(rw.size(), file);
+  w.text = std::move(rw.text);
+  w.text_offsets = std::move(rw.text_offsets);
+  w.id_bytes = std::move(rw.id_bytes);
+  w.id_offsets = std::move(rw.id_offsets);
+  w.has_id = std::move(rw.has_id);
+  w.lines = std::move(rw.lines);
+  w.status = std::move(rw.status);
+}
+
+// Appends records [lo, hi) of a reader window to `w`, from file `file` (may empty `rw`).
+void append_records(Window& w, reader::RecordWindow& rw, std::size_t lo, std::size_t hi, std::int32_t file) {
+  if (w.size() == 0 && lo == 0 && hi == rw.size()) {
+    take_records(w, rw, file);
+    return;
+  }
+  append_raw_flags(w, rw, lo, hi);
   const std::int64_t text_base = static_cast<std::int64_t>(w.text.size()) - rw.text_offsets[lo];
   w.text.append(rw.text, static_cast<std::size_t>(rw.text_offsets[lo]),
                 static_cast<std::size_t>(rw.text_offsets[hi] - rw.text_offsets[lo]));
@@ -45,6 +72,46 @@ void append_records(Window& w, const reader::RecordWindow& rw, std::size_t lo, s
   w.lines.insert(w.lines.end(), rw.lines.begin() + from, rw.lines.begin() + to);
   w.status.insert(w.status.end(), rw.status.begin() + from, rw.status.begin() + to);
   w.files.insert(w.files.end(), hi - lo, file);
+}
+
+std::string_view record_bytes(const std::string& arena, const std::vector<std::int64_t>& offsets, std::size_t r) {
+  return std::string_view(arena).substr(static_cast<std::size_t>(offsets[r]),
+                                        static_cast<std::size_t>(offsets[r + 1] - offsets[r]));
+}
+
+// Turns the window's raw JSONL lines into texts, ids and statuses with the standalone reader's
+// parser (JsonRecordParser::parse), on a tokenizer thread so the reader only frames lines.
+// Records already final (text files, too-long lines) keep their text and id.
+void parse_raw_records(Window& w, reader::JsonRecordParser& parser) {
+  const bool any_raw = std::find(w.raw.begin(), w.raw.end(), 1) != w.raw.end();
+  if (any_raw) {
+    // simdjson reads up to kPadding bytes past a line's end; the lines are back to back, so
+    // only the last one needs these.
+    w.text.append(reader::kPadding, '\0');
+    std::string text, ids;
+    text.reserve(w.text.size());
+    std::vector<std::int64_t> text_offsets{0}, id_offsets{0};
+    text_offsets.reserve(w.size() + 1);
+    id_offsets.reserve(w.size() + 1);
+    for (std::size_t r = 0; r < w.size(); ++r) {
+      const std::string_view bytes = record_bytes(w.text, w.text_offsets, r);
+      if (w.raw[r]) {
+        bool has_id = false;
+        w.status[r] = static_cast<std::uint8_t>(parser.parse(bytes, text, ids, has_id));
+        w.has_id[r] = has_id ? 1 : 0;
+      } else {
+        text.append(bytes);
+        ids.append(record_bytes(w.id_bytes, w.id_offsets, r));
+      }
+      text_offsets.push_back(static_cast<std::int64_t>(text.size()));
+      id_offsets.push_back(static_cast<std::int64_t>(ids.size()));
+    }
+    w.text = std::move(text);
+    w.text_offsets = std::move(text_offsets);
+    w.id_bytes = std::move(ids);
+    w.id_offsets = std::move(id_offsets);
+  }
+  std::vector<std::uint8_t>().swap(w.raw);
 }
 
 std::int64_t thread_cpu_ns() {
@@ -255,6 +322,7 @@ void IngestPipeline::read() {
     ro.max_lines = file.max_lines;
     ro.read_chunk = read_chunk_for(file, options_.read_chunk);
     ro.max_line_bytes = options_.max_line_bytes;
+    ro.defer_parse = true;  // the tokenizer threads parse (parse_raw_records)
     reader::WindowReader source(ro);
     window->end_file = file.index;
     window->end_line = static_cast<std::int64_t>(file.skip_lines);
@@ -268,13 +336,14 @@ void IngestPipeline::read() {
     while (source.next(rw)) {
       bytes_read_.fetch_add(static_cast<std::int64_t>(rw.end_offset - offset), std::memory_order_relaxed);
       offset = rw.end_offset;
-      for (std::size_t lo = 0; lo < rw.size();) {
+      const std::size_t n = rw.size();  // append_records may take rw's arrays
+      for (std::size_t lo = 0; lo < n;) {
         // A full window goes out when the next record arrives, so a file's end (and damage)
         // lands on the window that holds its last records.
         if (window->size() >= per_window && !cut()) return;
-        const std::size_t hi = std::min(rw.size(), lo + (per_window - window->size()));
+        const std::size_t hi = std::min(n, lo + (per_window - window->size()));
         append_records(*window, rw, lo, hi, file.index);
-        window->end_line = rw.lines[hi - 1];
+        window->end_line = window->lines.back();
         window->end_records += static_cast<std::int64_t>(hi - lo);
         window->end_offset = rw.end_offset;
         lo = hi;
@@ -292,6 +361,7 @@ void IngestPipeline::read() {
 }
 
 void IngestPipeline::tokenize() {
+  reader::JsonRecordParser parser(options_.field, options_.id_field);  // one per thread: it keeps state
   std::unique_ptr<Window> w;
   while (!cancelled()) {
     const RingStatus status = read_ring_.pop(w, kPoll);
@@ -300,13 +370,14 @@ void IngestPipeline::tokenize() {
     if (options_.probe) options_.probe(Stage::kTokenize, w->index);
     {
       BusyClock busy(busy_ns_[static_cast<int>(Stage::kTokenize)]);
-      tokenize_window(*w);
+      tokenize_window(*w, parser);
     }
     if (!push(tokenized_ring_, w)) return;
   }
 }
 
-void IngestPipeline::tokenize_window(Window& w) const {
+void IngestPipeline::tokenize_window(Window& w, reader::JsonRecordParser& parser) const {
+  parse_raw_records(w, parser);
   const std::vector<std::int64_t> rows = ok_rows(w);
   const TextArena texts{w.text.data(), w.text.size(), w.text_offsets.data(), w.size()};
   TokenizedBatch tb = tokenizer_.encode_rows(texts, rows.data(), rows.size(), options_.prefix, 1);

@@ -98,7 +98,9 @@ struct Damage {
 struct Window {
   std::int64_t index = 0;
   std::int64_t start_row = 0;
-  // The records: text arena (freed once tokenized), ids, source position, status.
+  // The records: text arena (freed once tokenized), ids, source position, status. Until a
+  // tokenizer thread parses them, records flagged in `raw` hold their JSONL line in the arena
+  // and no id, and their status is not final (see parse_raw_records in ingest.cpp).
   std::string text;
   std::vector<std::int64_t> text_offsets{0};
   std::string id_bytes;
@@ -107,6 +109,7 @@ struct Window {
   std::vector<std::int32_t> files;
   std::vector<std::int64_t> lines;
   std::vector<std::uint8_t> status;
+  std::vector<std::uint8_t> raw;  // 1: a JSONL line still to parse; emptied once parsed
   // The input position once this window is committed: file `end_file` is read up to line
   // `end_line` (when end_records > 0, the number of its records here) and `end_offset` bytes,
   // completely when `end_done`; files before it are read completely.
@@ -197,7 +200,7 @@ class IngestPipeline {
   void read();
   void tokenize();
   void pack();
-  void tokenize_window(Window& w) const;
+  void tokenize_window(Window& w, reader::JsonRecordParser& parser) const;
   void run_stage(Stage stage, void (IngestPipeline::*body)());
   bool emit(std::unique_ptr<Window>& w);
   template <typename T>

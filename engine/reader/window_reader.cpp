@@ -31,6 +31,17 @@ void clear(RecordWindow& w) {
   w.damage_reason.clear();
 }
 
+void reserve_like(RecordWindow& w, const RecordWindow& last) {
+  const std::size_t n = last.size();
+  w.text.reserve(last.text.size() + kPadding);  // room for the padding a deferred parse adds
+  w.text_offsets.reserve(n + 1);
+  w.id_bytes.reserve(last.id_bytes.size());
+  w.id_offsets.reserve(n + 1);
+  w.has_id.reserve(n);
+  w.lines.reserve(n);
+  w.status.reserve(n);
+}
+
 }  // namespace
 
 WindowReader::WindowReader(const ReaderOptions& options)
@@ -49,6 +60,8 @@ void WindowReader::add(const Line& line) {
   const std::size_t text_mark = w.text.size();
   if (line.too_long) {
     status = Status::kLineTooLong;
+  } else if (options_.jsonl && options_.defer_parse) {
+    w.text.append(line.bytes);  // parsed later, off this thread
   } else if (options_.jsonl) {
     status = parser_.parse(line.bytes, w.text, w.id_bytes, has_id);
   } else if (is_valid_utf8(line.bytes)) {
@@ -74,8 +87,7 @@ bool WindowReader::next(RecordWindow& out) {
     // known to be the last.
     if (current_.size() >= options_.window_records) {
       current_.end_offset = line.consumed;
-      std::swap(out, current_);
-      clear(current_);
+      hand_out(out);
       add(line);
       return true;
     }
@@ -88,9 +100,17 @@ bool WindowReader::next(RecordWindow& out) {
   current_.damaged = damaged();
   current_.damage_line = line_no_;
   current_.damage_reason = source_.damage();
+  hand_out(out);
+  return true;
+}
+
+void WindowReader::hand_out(RecordWindow& out) {
+  current_.raw = options_.jsonl && options_.defer_parse;
   std::swap(out, current_);
   clear(current_);
-  return true;
+  // A caller may move the arrays out of the window it was handed (the pipeline does): sized
+  // like that one, the next window does not grow (and copy itself) from nothing.
+  reserve_like(current_, out);
 }
 
 }  // namespace reader

@@ -29,16 +29,24 @@ struct ReaderOptions {
   std::uint64_t max_lines = std::numeric_limits<std::uint64_t>::max();
   std::size_t read_chunk = 1 << 20;
   std::size_t max_line_bytes = std::size_t{64} << 20;
+  // JSONL: hand each line on unparsed (RecordWindow::raw), so a pipeline can run
+  // JsonRecordParser::parse on other threads; only framing stays on the reading thread.
+  bool defer_parse = false;
 };
 
 struct RecordWindow {
-  std::string text;  // UTF-8 of every text, back to back (records without text add nothing)
+  // UTF-8 of every text, back to back (records without text add nothing); when `raw`, the
+  // bytes of each JSONL line instead, without padding after the last one.
+  std::string text;
   std::vector<std::int64_t> text_offsets{0};  // n+1
   std::string id_bytes;  // ids back to back
   std::vector<std::int64_t> id_offsets{0};  // n+1
   std::vector<std::uint8_t> has_id;  // 0: the record has no id
   std::vector<std::int64_t> lines;  // 1-based
   std::vector<std::uint8_t> status;  // Status codes
+  // The lines are not parsed yet (ReaderOptions::defer_parse): a record with status kOk holds
+  // its raw line and no id; JsonRecordParser::parse gives its text, id and final status.
+  bool raw = false;
   std::uint64_t end_offset = 0;  // file bytes consumed when the window was cut
   bool last = false;  // no record follows in this file
   bool damaged = false;  // set on the last window of a damaged file
@@ -63,6 +71,8 @@ class WindowReader {
 
  private:
   void add(const Line& line);
+  // Moves the current window to `out` and starts an empty one.
+  void hand_out(RecordWindow& out);
 
   ReaderOptions options_;
   ByteSource source_;

@@ -1,15 +1,19 @@
 // Tests of engine/pipeline (the native ingest pipeline), run under ASan/UBSan and TSan: windows
 // across many small files, every record exactly once and in order under random stage delays and
 // several consumers; a stop, a cancellation and a failing worker or stage mid-run; the native
-// worker loop with a backend that fails now and then, and cancelled under way.
+// worker loop with a backend that fails now and then, and cancelled under way; records parsed
+// on the tokenizer threads exactly as the standalone reader parses them.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -22,6 +26,7 @@
 #include "pipeline/backend.h"
 #include "pipeline/ingest.h"
 #include "pipeline/native_worker.h"
+#include "reader/window_reader.h"
 #include "tokenizer/tokenizer_json.h"
 
 #include "check.h"
@@ -236,6 +241,194 @@ void test_every_record_once_in_order(const ignite::Tokenizer& tok) {
     CHECK(next_record == c.records.size());
     remove_corpus(c);
   }
+}
+
+// One record as the standalone reader gives it, and the tokens the pipeline made of its text.
+struct ParsedRecord {
+  std::int32_t file = 0;
+  std::int64_t line = 0;
+  std::uint8_t status = 0;
+  bool has_id = false;
+  std::string id;
+  std::string text;
+  std::vector<std::int32_t> tokens;
+};
+
+// A JSONL line of each kind the parser tells apart: texts the vocabulary spells out, ids of every
+// JSON type, JSON that is broken, not an object, lacks a member or has one of the wrong type,
+// bytes that are not UTF-8, blank lines (no record) and lines over max_line_bytes.
+std::string mixed_jsonl(std::mt19937& rng, int n_lines) {
+  static const char* const kIds[] = {"\"s-1\"", "7", "-3", "1.5", "1e22", "123456789012345678901234567890",
+                                     "null", "true", "[1, \"x\", {\"k\": 1, \"k\": 2}]", "{\"b\": 1, \"a\": [2.50]}",
+                                     "\"esc\\\"aped\\u00e9\""};
+  static const char* const kBad[] = {"{\"id\": 1, \"text\": \"a b", "not json", "123", "[\"text\"]",
+                                     "{\"id\": 2}", "{\"id\": 3, \"text\": 5}", "{\"id\": 4, \"text\": null}",
+                                     "{\"text\": \"a c\"}", "{\"id\": 5, \"text\": \"\xff\xfe\"}", "", "   \t",
+                                     "{\"id\": 6, \"text\": {\"a\": \"b\"}}", "{\"id\": 7, \"text\": \"a\\u0062 \\n c\"}",
+                                     "{\"id\": 8, \"text\": \"a\", \"text\": \"d d\"}"};
+  static const char* const kWords[] = {"a", "b", "c", "d", "zz"};
+  std::string out;
+  for (int i = 0; i < n_lines; ++i) {
+    const int roll = std::uniform_int_distribution<int>(0, 9)(rng);
+    if (roll < 3) {
+      out += kBad[std::uniform_int_distribution<std::size_t>(0, std::size(kBad) - 1)(rng)];
+    } else if (roll == 3 && i % 7 == 0) {
+      out += "{\"id\": 9, \"text\": \"" + std::string(5000, 'a') + "\"}";  // over max_line_bytes and read_chunk
+    } else {
+      std::string text;
+      const int words = std::uniform_int_distribution<int>(0, 8)(rng);
+      for (int w = 0; w < words; ++w) {
+        text += w ? " " : "";
+        text += kWords[std::uniform_int_distribution<std::size_t>(0, std::size(kWords) - 1)(rng)];
+      }
+      const char* id = kIds[std::uniform_int_distribution<std::size_t>(0, std::size(kIds) - 1)(rng)];
+      out += std::string("{\"id\": ") + id + ", \"text\": \"" + text + "\"}";
+    }
+    out += i % 5 == 0 ? "\r\n" : "\n";
+  }
+  return out;
+}
+
+// What WindowReader, parsing inline, makes of the files (tokens from the tokenizer directly).
+std::vector<ParsedRecord> read_standalone(const Options& o, const ignite::Tokenizer& tok) {
+  std::vector<ParsedRecord> out;
+  for (const auto& file : o.files) {
+    ignite::reader::ReaderOptions ro;
+    ro.path = file.path;
+    ro.jsonl = file.jsonl;
+    ro.field = o.field;
+    ro.id_field = o.id_field;
+    ro.read_chunk = o.read_chunk;
+    ro.max_line_bytes = o.max_line_bytes;
+    ignite::reader::WindowReader reader(ro);
+    ignite::reader::RecordWindow w;
+    while (reader.next(w)) {
+      CHECK(!w.raw);
+      const ignite::TextArena texts{w.text.data(), w.text.size(), w.text_offsets.data(), w.size()};
+      for (std::size_t r = 0; r < w.size(); ++r) {
+        ParsedRecord p;
+        p.file = file.index;
+        p.line = w.lines[r];
+        p.status = w.status[r];
+        p.has_id = w.has_id[r] != 0;
+        p.id.assign(w.id_bytes, static_cast<std::size_t>(w.id_offsets[r]),
+                    static_cast<std::size_t>(w.id_offsets[r + 1] - w.id_offsets[r]));
+        p.text.assign(w.text, static_cast<std::size_t>(w.text_offsets[r]),
+                      static_cast<std::size_t>(w.text_offsets[r + 1] - w.text_offsets[r]));
+        if (p.status == 0) {
+          const std::int64_t row = static_cast<std::int64_t>(r);
+          const ignite::TokenizedBatch tb = tok.encode_rows(texts, &row, 1, o.prefix, 1);
+          p.tokens = tb.ids;
+        }
+        out.push_back(std::move(p));
+      }
+    }
+  }
+  return out;
+}
+
+// The pipeline's records: ids, statuses and positions from the committed windows, tokens from the
+// batches (one worker), keyed by output row.
+std::vector<ParsedRecord> read_pipeline(Options o, const ignite::Tokenizer& tok) {
+  IngestPipeline pipeline(std::move(o), tok);
+  std::mutex tokens_mutex;
+  std::map<std::int64_t, std::vector<std::int32_t>> tokens_by_row;
+  std::thread worker([&] {
+    try {
+      for (;;) {
+        bool finished = false;
+        std::unique_ptr<Batch> batch = pipeline.next_batch(kWait, finished);
+        if (finished) return;
+        if (!batch) continue;
+        const auto width = static_cast<std::size_t>(batch->width);
+        for (std::size_t j = 0; j < batch->size(); ++j) {
+          std::vector<std::int32_t> ids;
+          for (std::size_t k = 0; k < width && batch->mask()[j * width + k]; ++k) ids.push_back(batch->ids()[j * width + k]);
+          const std::lock_guard<std::mutex> lock(tokens_mutex);
+          tokens_by_row[batch->window->start_row + batch->rows[j]] = std::move(ids);
+        }
+        const std::vector<float> out(batch->size() * 2, 0.0f);
+        pipeline.complete(*batch, out.data(), nullptr, 0);
+      }
+    } catch (const ignite::Cancelled&) {
+    }
+  });
+  std::vector<ParsedRecord> out;
+  std::int64_t windows = 0;
+  for (;;) {
+    bool finished = false;
+    std::unique_ptr<Window> w = pipeline.next_committable(kWait, finished);
+    if (finished) break;
+    if (!w) continue;
+    ++windows;
+    CHECK(w->raw.empty());
+    for (std::size_t r = 0; r < w->size(); ++r) {
+      ParsedRecord p;
+      p.file = w->files[r];
+      p.line = w->lines[r];
+      p.status = w->status[r];
+      p.has_id = w->has_id[r] != 0;
+      p.id.assign(w->id_bytes, static_cast<std::size_t>(w->id_offsets[r]),
+                  static_cast<std::size_t>(w->id_offsets[r + 1] - w->id_offsets[r]));
+      out.push_back(std::move(p));
+    }
+  }
+  worker.join();
+  CHECK(windows >= 2);
+  const std::lock_guard<std::mutex> lock(tokens_mutex);
+  for (auto& [row, ids] : tokens_by_row) {
+    if (row < 0 || static_cast<std::size_t>(row) >= out.size()) {
+      CHECK(!"tokens for a row past the records");
+      continue;
+    }
+    out[static_cast<std::size_t>(row)].tokens = std::move(ids);
+  }
+  return out;
+}
+
+// The pipeline defers JSON parsing to its tokenizer threads; what comes out must be what the
+// standalone reader parses inline: statuses, ids, lines, and texts (through their tokens), with
+// a text file between the JSONL ones so windows mix parsed and raw records.
+void test_parse_matches_standalone_reader() {
+  std::string json = kTokenizerJson;
+  const std::string vocab_end = "\"a\": 4}";
+  json.replace(json.find(vocab_end), vocab_end.size(), "\"a\": 4, \"b\": 5, \"c\": 6, \"d\": 7}");
+  const ignite::Tokenizer tok = ignite::parse_tokenizer_json(json, kMaxLength, "test");
+  std::mt19937 rng(2024);
+  Options o;
+  const bool jsonl[] = {true, false, true};
+  for (int f = 0; f < 3; ++f) {
+    const std::string text = jsonl[f] ? mixed_jsonl(rng, 120) : "a b\nc \xff d\n\nzz a\n";
+    const std::string path = temp_path("mixed" + std::to_string(f) + (jsonl[f] ? ".jsonl" : ".txt"));
+    std::ofstream(path, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
+    o.files.push_back({path, ignite::reader::Compression::kNone, jsonl[f], f, text.size(), 0});
+  }
+  o.id_field = "id";
+  o.prefix = "b ";
+  o.read_chunk = 4096;  // chunk ends fall inside the long lines, so they come out too long
+  o.max_line_bytes = 300;
+  o.window_records = 13;
+  o.tokenizer_threads = 2;
+  o.limits.budget = 64;
+  o.limits.max_width = kMaxLength;
+  o.dim = 2;
+  const std::vector<ParsedRecord> want = read_standalone(o, tok);
+  const std::vector<ParsedRecord> got = read_pipeline(o, tok);
+  CHECK(got.size() == want.size());
+  int statuses_seen[ignite::reader::kStatusCount] = {};
+  for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    const ParsedRecord &g = got[i], &e = want[i];
+    CHECK(g.file == e.file);
+    CHECK(g.line == e.line);
+    CHECK(g.status == e.status);
+    CHECK(g.has_id == e.has_id);
+    CHECK(g.id == e.id);
+    CHECK(g.tokens == e.tokens);
+    if (e.status < ignite::reader::kStatusCount) ++statuses_seen[e.status];
+  }
+  // The inputs hold every status the reader gives.
+  for (int s = 0; s < ignite::reader::kStatusCount; ++s) CHECK(statuses_seen[s] > 0);
+  for (const auto& f : o.files) std::remove(f.path.c_str());
 }
 
 // The live counters are read by a collector thread while the stages run (TSan sees any race);
@@ -643,5 +836,6 @@ int main() {
   test_native_workers_cancelled(tok);
   test_null_backend(tok);
   test_refusals(tok);
+  test_parse_matches_standalone_reader();
   return ignite_test::finish("test_ingest");
 }
