@@ -46,3 +46,24 @@ def test_benchmark_fastembed_row(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     row = json.loads((out / "results.json").read_text())["rows"][0]
     assert row["system"] == "fastembed" and row["texts_per_s"] > 0 and row["min_cosine"] > 0.9999
+
+
+def test_pipeline_cpu_cost_runs(tmp_path: Path) -> None:
+    """The pipeline cost benchmark's three paths, spinners and JSON, on a generated corpus."""
+    pytest.importorskip("matplotlib", reason="benchmark plots need matplotlib (pip install '.[bench]')")
+    zstandard = pytest.importorskip("zstandard")
+    src = tmp_path / "in.jsonl.zst"
+    lines = (json.dumps({"id": f"r{i}", "text": f"record {i} of a small generated corpus"}) for i in range(300))
+    src.write_bytes(zstandard.ZstdCompressor().compress(("\n".join(lines) + "\n").encode()))
+    out = tmp_path / "cost.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "pipeline_cpu_cost.py"), "--input", str(src), "--limit", "500",
+         "--repeat", "1", "--window-records", "64", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["records"] == 500  # the corpus repeats past its end
+    for path in ("before", "after", "native worker"):
+        assert data["results"][path]["records"] == 500
+        assert set(data["spinner"][path]) == {"thread", "process"}
+    assert data["results"]["native worker"]["worker_python"] < data["results"]["after"]["worker"]
+    assert out.with_suffix(".png").stat().st_size > 1000
