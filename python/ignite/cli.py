@@ -165,8 +165,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="padded tokens per batch (default: 2048 on CPU, 65536 on GPU)")
     r.add_argument("--window-records", type=_positive, default=None,
                    help="records per window, the unit of sorting and of commits (default: 2048 on CPU, 65536 on GPU)")
-    r.add_argument("--tokenizer-threads", type=_positive, default=1,
-                   help="threads of the native tokenizer (default 1: the backend keeps the other cores)")
+    r.add_argument("--tokenizer-threads", type=_positive, default=None,
+                   help="threads of the native tokenizer (default: 1 on CPU, where the backend keeps the other "
+                        "cores; all cores but two on GPU, where they feed the devices)")
     r.add_argument("--threads", type=_positive, default=None, help="CPU threads for the backend (default: all)")
     r.add_argument("--cache-dir", type=Path, default=None, help="ONNX/engine cache (default: ~/.cache/ignite, "
                                                                  "or $IGNITE_CACHE)")

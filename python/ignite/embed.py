@@ -46,6 +46,11 @@ GPU_WINDOW_RECORDS = 65536
 GPU_BATCH_TOKENS = 65536
 
 
+def _on_gpu(args: argparse.Namespace) -> bool:
+    """Whether the run embeds on GPUs (the defaults of batch, window and tokenizer threads differ)."""
+    return cuda_available() and args.gpus != "none"
+
+
 def model_options(spec: ModelSpec, args: argparse.Namespace, tower: str = "text") -> ModelOptions:
     if spec.is_clip and args.pooling is not None:
         raise UsageError(f"model {spec.name} is a CLIP model: each tower pools as CLIP does; drop --pooling")
@@ -91,7 +96,7 @@ def build_config(args: argparse.Namespace) -> tuple[EmbedConfig, ModelSpec, list
         raise UsageError(f"the inputs are images but model {model_name} has no vision tower; pass a CLIP model "
                          f"with --model")
     options = model_options(spec, args, tower="vision" if images else "text")
-    gpu = cuda_available() and args.gpus != "none"
+    gpu = _on_gpu(args)
     if images:
         window_records = args.window_records or (GPU_WINDOW_IMAGES if gpu else CPU_WINDOW_IMAGES)
     else:
@@ -284,10 +289,12 @@ def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: l
                              f"interrupted run, or pass --overwrite to start over")
     if cfg.image is None:
         _check_field(files, cfg.field)
-    # The model takes the cores; the tokenizer runs between batches on one thread of its own, so
-    # they do not fight over a small machine (it tokenizes ~200K records/s per core).
+    # On the CPU the model takes the cores and the tokenizer one thread of its own, so they do not
+    # fight over a small machine (it tokenizes ~200-300K records/s per core). On GPU the cores feed
+    # the devices: eight of them take over 1M records/s; two are left to the reader and writer.
+    tokenizer_threads = args.tokenizer_threads or (max(1, usable_cores() - 2) if _on_gpu(args) else 1)
     tokenizer = WindowTokenizer(spec.tokenizer_path, cfg.model.max_length, cfg.model.prefix,
-                                threads=args.tokenizer_threads)
+                                threads=tokenizer_threads)
     # One runner (and worker thread) per GPU; on a machine without one, one on the CPU, chosen by
     # measurement where --backend or --dtype is auto (text: the measurement feeds it texts; an
     # image run takes --backend auto's fixed order).
@@ -343,7 +350,7 @@ def _embed(args: argparse.Namespace, cfg: EmbedConfig, spec: ModelSpec, files: l
         outcome = f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         raise
     finally:
-        report = _write_report(cfg, telemetry, outcome, runners, args.tokenizer_threads, index is not None)
+        report = _write_report(cfg, telemetry, outcome, runners, tokenizer.threads, index is not None)
     if stats.interrupted is not None:
         name = signal.Signals(stats.interrupted).name
         print(f"ignite: interrupted by {name}: {stats.records:,} rows of {cfg.output} committed; "

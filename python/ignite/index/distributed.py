@@ -57,7 +57,7 @@ def train_from_args(args: argparse.Namespace) -> int:
     runner = open_backend(args.backend, args.dtype, spec, options, args.cache_dir or default_cache_dir(),
                           args.threads or usable_cores(), device=device, batch_tokens=batch_tokens)
     tokenizer = WindowTokenizer(spec.tokenizer_path, options.max_length, options.prefix,
-                                threads=args.tokenizer_threads)
+                                threads=args.tokenizer_threads or 1)
     builder = prepare_index(args.index, args.index_type, args.index_memory, args.index_shard_size, files,
                             args.field, tokenizer, runner, batch_tokens, 1 if runner.device == "cpu" else 8, metadata)
     builder.save_trained()
