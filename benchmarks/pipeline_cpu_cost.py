@@ -24,12 +24,14 @@ workers' Python (they hold the GIL: their thread CPU time is an upper bound of G
 their native calls are counted too; for the native worker, the CPU of its turns in run_native is
 taken out, as it runs without the GIL) and the reader (one thread a run). The projection to 16
 cores takes the rest (tokenizer, packer, write I/O, the native worker's turns) at ingest's measured
-1 -> 2 thread scaling and caps the result at 1 / serial; it is printed for each native path.
+scaling from the least to the most --scaling-threads and caps the result at 1 / serial; it is
+printed for each native path.
 
 Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
-completing zeros) at 1 and 2 tokenizer threads; the same run with a Python thread spinning beside,
-and with another process spinning instead (on a small machine a spinner takes a core as well as
-the GIL's turns: the loss against the process is the GIL's).
+completing zeros) at each of --scaling-threads tokenizer threads (default 1 and 2); the same run
+with a Python thread spinning beside, and with another process spinning instead (on a small
+machine a spinner takes a core as well as the GIL's turns: the loss against the process is the
+GIL's).
 
     python benchmarks/pipeline_cpu_cost.py [--input passages.jsonl.zst] [--limit 20000] [--json OUT.json]
 
@@ -271,6 +273,9 @@ def main() -> None:
     ap.add_argument("--window-records", type=int, default=2048, help="(ignite embed's CPU default)")
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs per path (least total CPU)")
     ap.add_argument("--tokenizer", type=Path, default=None)
+    ap.add_argument("--scaling-threads", type=lambda v: [int(t) for t in v.split(",")], default=[1, 2],
+                    help="tokenizer thread counts the scaling is measured at, comma-separated (default 1,2); the "
+                         "spinner runs use the largest")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     tokenizer_json = args.tokenizer
@@ -283,6 +288,8 @@ def main() -> None:
     flags = cpu_flags()
     print(f"CPU: {info['cpu']}, {info['cores']} cores; flags: {' '.join(flags) or 'none of ' + ' '.join(CPU_FLAGS)}")
     results: dict[str, Any] = {}
+    threads = sorted(set(args.scaling_threads))
+    least, most = threads[0], threads[-1]
     with tempfile.TemporaryDirectory(prefix="ignite-cpu-cost-") as tmp:
         src = Path(tmp) / f"passages-{args.limit}.jsonl.zst"
         n = write_input(args.input, args.limit, src)
@@ -296,10 +303,10 @@ def main() -> None:
         for path in PATHS:
             scaling[f"pipeline {path}"] = {
                 str(t): max(run_once(path, [src], out_dir, tokenizer_json, args, threads=t)["wall_records_per_s"]
-                            for _ in range(args.repeat)) for t in (1, 2)}
+                            for _ in range(args.repeat)) for t in threads}
         scaling["ingest after"] = {str(t): max(ingest_only(src, tokenizer_json, args, t) for _ in range(args.repeat))
-                                   for t in (1, 2)}
-        spin = {path: {spinner: fastest([run_once(path, [src], out_dir, tokenizer_json, args, threads=2,
+                                   for t in threads}
+        spin = {path: {spinner: fastest([run_once(path, [src], out_dir, tokenizer_json, args, threads=most,
                                                   spinner=spinner) for _ in range(args.repeat)])
                        for spinner in SPINNERS} for path in PATHS}
 
@@ -319,12 +326,13 @@ def main() -> None:
         r = results[path]
         print(f"serial part ({path}): {serial_us(r):.2f} us/record = writer {r['writer']:.2f} + workers' Python "
               f"{r['worker_python']:.2f} (GIL; thread CPU, an upper bound) + reader {r['reader']:.2f} (one thread)")
-    print("thread scaling, wall records/s at 1 and 2 tokenizer threads:")
+    print(f"thread scaling, wall records/s at {', '.join(map(str, threads))} tokenizer threads "
+          f"({most}/{least}: the ratio of the last to the first):")
     for name, by_threads in scaling.items():
-        one, two = by_threads["1"], by_threads["2"]
-        print(f"  {name:>22}: {one:>10,.0f} {two:>10,.0f}  {two / one:.2f}x")
+        rates = [by_threads[str(t)] for t in threads]
+        print(f"  {name:>22}: " + " ".join(f"{r:>10,.0f}" for r in rates) + f"  {rates[-1] / rates[0]:.2f}x")
     ingest = scaling["ingest after"]
-    efficiency = min(1.0, ingest["2"] / ingest["1"] / 2)
+    efficiency = min(1.0, ingest[str(most)] / ingest[str(least)] / (most / least)) if most > least else 1.0
     cores = 16
     projected: dict[str, float] = {}
     for path in PATHS[1:]:
@@ -333,13 +341,14 @@ def main() -> None:
         by_cores = cores * efficiency * 1e6 / (serial + parallel)
         by_serial = 1e6 / serial
         projected[path] = min(by_cores, by_serial)
-        print(f"projection to {cores} cores ({path}): min({cores} cores x {efficiency:.2f} measured efficiency / "
+        print(f"projection to {cores} cores ({path}): min({cores} cores x {efficiency:.2f} measured efficiency "
+              f"({least} -> {most} threads) / "
               f"{serial + parallel:.2f} us, 1 / {serial:.2f} us serial) = min({by_cores:,.0f}, {by_serial:,.0f}) = "
               f"{projected[path]:,.0f} records/s")
     for path in PATHS:
-        base = scaling[f"pipeline {path}"]["2"]
+        base = scaling[f"pipeline {path}"][str(most)]
         thread, process = (spin[path][s]["wall_records_per_s"] for s in SPINNERS)
-        print(f"spinning beside ({path}, 2 tokenizer threads): a Python thread {thread:,.0f} records/s "
+        print(f"spinning beside ({path}, {most} tokenizer threads): a Python thread {thread:,.0f} records/s "
               f"({(1 - thread / base) * 100:+.0f}% vs {base:,.0f} alone); another process {process:,.0f} "
               f"(a core taken, no GIL); lost to the GIL {(1 - thread / process) * 100:+.0f}%")
     if args.json:
@@ -353,7 +362,7 @@ def main() -> None:
             "native worker's turns in run_native taken out) + the reader thread (one a run); serial_us: after",
             "scaling_records_per_s": scaling,
             "projection_16_cores_records_per_s": projected, "parallel_efficiency_1_to_2": efficiency,
-            "spinner": spin,
+            "spinner": spin, "scaling_threads": threads,
         }, indent=2) + "\n")
         plot(results, scaling, info, n, args.json.with_suffix(".png"))
         print(f"wrote {args.json} and {args.json.with_suffix('.png').name}")
@@ -379,8 +388,9 @@ def plot(results: dict[str, Any], scaling: dict[str, dict[str, float]], info: di
     cost.legend()
     cost.grid(axis="y", alpha=0.3)
     for name, by_threads in scaling.items():
-        scale.plot([1, 2], [by_threads["1"], by_threads["2"]], marker="o", label=name)
-    scale.set_xticks([1, 2])
+        counts = sorted(int(t) for t in by_threads)
+        scale.plot(counts, [by_threads[str(t)] for t in counts], marker="o", label=name)
+        scale.set_xticks(counts)
     scale.set_xlabel("tokenizer threads")
     scale.set_ylabel("wall records/s")
     scale.legend(fontsize=8)
