@@ -166,6 +166,8 @@ IngestPipeline::IngestPipeline(Options options, const Tokenizer& tokenizer)
     : options_(std::move(options)),
       tokenizer_(tokenizer),
       pool_(static_cast<std::size_t>(std::max<std::int64_t>(options_.limits.budget, 1))),
+      // Windows in flight, and a few more that the writer may hold while their rows are written.
+      embedding_pool_(std::make_shared<EmbeddingPool>(options_.windows_in_flight + 4)),
       read_ring_(2),
       tokenized_ring_(std::max<std::size_t>(2, options_.tokenizer_threads)),
       batch_ring_(std::max<std::size_t>(2, options_.batch_ring)),
@@ -458,7 +460,12 @@ void IngestPipeline::pack() {
     const BatchPlan plan = plan_batches(lengths.data(), lengths.size(), limits.budget, limits.pad_multiple,
                                         limits.max_rows, limits.max_width);
     const std::size_t n_batches = plan.widths.size();
-    w->embeddings.assign(w->size() * dim, 0.0f);
+    // Rows with a batch are written by complete(); the others are zeroed here (the buffer may be
+    // a reused one).
+    w->embeddings = embedding_pool_->acquire(w->size() * dim);
+    for (std::size_t r = 0; r < w->size(); ++r) {
+      if (w->status[r] != 0) std::fill_n(w->embeddings.data() + r * dim, dim, 0.0f);
+    }
     w->batches = n_batches;
     for (std::size_t b = 0; b < n_batches; ++b) {
       const std::int64_t n_rows = plan.bounds[b + 1] - plan.bounds[b];

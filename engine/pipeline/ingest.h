@@ -29,6 +29,7 @@
 
 #include "concurrency/ring.h"
 #include "pipeline/buffer_pool.h"
+#include "pipeline/embedding_pool.h"
 #include "reader/byte_source.h"
 #include "reader/json_record.h"
 #include "tokenizer/tokenizer.h"
@@ -124,7 +125,7 @@ struct Window {
   std::vector<std::int32_t> tokens;
   std::vector<std::int64_t> token_offsets;
   // The packer's and the workers'.
-  std::vector<float> embeddings;  // [size(), dim], zeros where no embedding
+  EmbeddingPool::Buffer embeddings;  // [size(), dim], zeros where no embedding
   std::size_t batches = 0;
   std::size_t batches_done = 0;  // under the pipeline's lock
   std::int64_t real_tokens = 0;
@@ -210,6 +211,7 @@ class IngestPipeline {
   Options options_;
   const Tokenizer& tokenizer_;
   BufferPool pool_;
+  std::shared_ptr<EmbeddingPool> embedding_pool_;
   BlockingRing<std::unique_ptr<Window>> read_ring_;
   BlockingRing<std::unique_ptr<Window>> tokenized_ring_;
   BlockingRing<std::unique_ptr<Batch>> batch_ring_;

@@ -774,6 +774,34 @@ void test_native_workers_cancelled(const ignite::Tokenizer& tok) {
 
 // NullBackend writes zeros and, with a fail token, throws on a batch holding it; a backend whose
 // dim is not the pipeline's is refused before any batch is taken.
+// Window embedding buffers come back to the pool and are handed out again (the smallest that
+// fits), at most `keep` wait, and a buffer outlives the pool's last other owner.
+void test_embedding_pool() {
+  using ignite::pipeline::EmbeddingPool;
+  auto pool = std::make_shared<EmbeddingPool>(2);
+  const float* first = nullptr;
+  {
+    EmbeddingPool::Buffer a = pool->acquire(100);
+    CHECK(a.size() == 100 && a[0] == 0.0f && a[99] == 0.0f);  // new: zeros
+    a[0] = 7.0f;
+    first = a.data();
+  }
+  {
+    EmbeddingPool::Buffer b = pool->acquire(60);  // fits the returned block: the same memory, as left
+    CHECK(b.data() == first && b.size() == 60 && b[0] == 7.0f);
+    EmbeddingPool::Buffer c = pool->acquire(200);  // none fits: a new one
+    CHECK(c.data() != first);
+    EmbeddingPool::Buffer d = pool->acquire(10);
+    EmbeddingPool::Buffer moved = std::move(d);
+    CHECK(d.data() == nullptr && d.size() == 0 && moved.size() == 10);
+  }
+  CHECK(pool->allocated() == 3);  // three came back; two are kept
+  EmbeddingPool::Buffer x = pool->acquire(10), y = pool->acquire(10), z = pool->acquire(10);
+  CHECK(pool->allocated() == 4);
+  pool.reset();  // the buffers keep the pool alive until they go
+  x[0] = 1.0f;
+}
+
 void test_null_backend(const ignite::Tokenizer& tok) {
   ignite::pipeline::NullBackend null(3, 4);
   const std::int32_t ids[] = {2, 5, 3, 0, 2, 4, 4, 3};
@@ -835,6 +863,7 @@ int main() {
   test_native_workers(tok);
   test_native_workers_cancelled(tok);
   test_null_backend(tok);
+  test_embedding_pool();
   test_refusals(tok);
   test_parse_matches_standalone_reader();
   return ignite_test::finish("test_ingest");
