@@ -166,6 +166,17 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
                (Stages, "take_native", clock.wrap("worker native", Stages.take_native)),
                (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize)),
                (NpyAppender, "_pwrite", clock.wrap("write I/O", NpyAppender._pwrite))]
+    stages_wall = [0.0]  # the stages' span: setting up and finishing the outputs left out
+
+    def timed_stages(*a: Any, **k: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return stages_run(*a, **k)
+        finally:
+            stages_wall[0] += time.perf_counter() - start
+
+    stages_run = run._run_stages
+    patches.append((run, "_run_stages", timed_stages))
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     stop_spin = threading.Event()
     spins = [0]
@@ -207,6 +218,7 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
     stage_s["write I/O"] = s["write I/O"]
     result = {stage: stage_s[stage] / n * 1e6 for stage in STAGES}
     result.update(total=sum(stage_s.values()) / n * 1e6, process=cpu / n * 1e6, wall_records_per_s=n / wall,
+                  stages_records_per_s=n / stages_wall[0],
                   records=n, batches=stats.batches, files=len(files),
                   worker_python=(s["worker"] - s["worker native"]) / n * 1e6)
     if spinner == "thread":
@@ -348,9 +360,12 @@ def main() -> None:
     for path in PATHS:
         base = scaling[f"pipeline {path}"][str(most)]
         thread, process = (spin[path][s]["wall_records_per_s"] for s in SPINNERS)
+        thread_stages, process_stages = (spin[path][s]["stages_records_per_s"] for s in SPINNERS)
         print(f"spinning beside ({path}, {most} tokenizer threads): a Python thread {thread:,.0f} records/s "
               f"({(1 - thread / base) * 100:+.0f}% vs {base:,.0f} alone); another process {process:,.0f} "
-              f"(a core taken, no GIL); lost to the GIL {(1 - thread / process) * 100:+.0f}%")
+              f"(a core taken, no GIL); lost to the GIL {(1 - thread / process) * 100:+.0f}%; the stages alone "
+              f"(set-up and finishing left out): {thread_stages:,.0f} against {process_stages:,.0f}, "
+              f"{(1 - thread_stages / process_stages) * 100:+.0f}%")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
