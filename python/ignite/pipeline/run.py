@@ -47,7 +47,8 @@ GIL_SWITCH_SECONDS = 0.0005
 
 @contextlib.contextmanager
 def _short_gil_turns() -> Iterator[None]:
-    """CPython's GIL switch interval at most GIL_SWITCH_SECONDS while the stages run."""
+    """CPython's GIL switch interval at most GIL_SWITCH_SECONDS while the stages run and the outputs are
+    finished."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(min(before, GIL_SWITCH_SECONDS))
     try:
@@ -83,30 +84,31 @@ def run_pipeline(cfg: EmbedConfig, files: list[InputFile], runner: Runner | list
                          cfg.id_field is not None or cfg.image is not None, cfg.shard_rows, start)
     if index is not None and start.rows:
         _index_committed(index, sink, start.rows)
-    if not start.done:
-        with _short_gil_turns():
+    # Finishing too: closing, writing and verifying the outputs hands the GIL over many times.
+    with _short_gil_turns():
+        if not start.done:
             _run_stages(cfg, files, runners, tokenizer, work, start, stop, pad_multiple, sink, stats, names, index,
                         telemetry, stages_class)
-    else:
-        sink.close()
-    stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
-    if stats.interrupted is None:
-        for item in files:  # an input finished early may have changed since
-            check_unchanged(item)
-        stop.phase = "finishing"
-        try:
-            with writing(cfg.output):
-                stats.outputs = sink.finish()
-                if faults.active("die-after-finish"):
-                    os._exit(137)
-                stats.verified = _verify(cfg, start, runners[0].dim)
-        except VerificationError as exc:
-            raise VerificationError(f"{exc}: the output is not finished and its work folder {work.path} is kept; "
-                                    f"rerun with --resume, or with --overwrite if that fails again") from None
-        if index is not None:
-            with writing(index.folder):
-                stats.index = index.finish()
-        work.remove()
+        else:
+            sink.close()
+        stats.damaged = [DamagedInput(names[f], line, reason) for f, line, reason in start.damaged]
+        if stats.interrupted is None:
+            for item in files:  # an input finished early may have changed since
+                check_unchanged(item)
+            stop.phase = "finishing"
+            try:
+                with writing(cfg.output):
+                    stats.outputs = sink.finish()
+                    if faults.active("die-after-finish"):
+                        os._exit(137)
+                    stats.verified = _verify(cfg, start, runners[0].dim)
+            except VerificationError as exc:
+                raise VerificationError(f"{exc}: the output is not finished and its work folder {work.path} is kept; "
+                                        f"rerun with --resume, or with --overwrite if that fails again") from None
+            if index is not None:
+                with writing(index.folder):
+                    stats.index = index.finish()
+            work.remove()
     stats.seconds = time.perf_counter() - begin
     return stats
 
