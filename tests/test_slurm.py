@@ -65,12 +65,13 @@ def test_slurm_array_with_a_killed_and_requeued_task(cluster: Cluster, tmp_path:
     inputs = _corpus(tmp_path / "corpus")
     out, idx = tmp_path / "emb", tmp_path / "emb.index"
     model_args = f"--model {model} {' '.join(FAST)} --index-type ivf"
-    embed_args = "--id-field id --window-records 128"
+    # Every window commits, slowly: the kill below must land mid-run, however fast the pipeline is.
+    embed_args = "--id-field id --window-records 128 --commit-interval 0"
     # The exports of the jobs: the CLI of this checkout, one shared model cache.
     path = os.pathsep.join(p for p in (str(REPO / "python"), os.environ.get("PYTHONPATH", "")) if p)
     env = dict(cluster.env, INPUT=" ".join(inputs), OUT=str(out), IDX=str(idx), SHARDS="4", MERGED=str(out) + ".npy",
                MODEL_ARGS=model_args, EMBED_ARGS=embed_args, IGNITE=" ".join(cli_command()),
-               IGNITE_CACHE=str(cache_dir), PYTHONPATH=path)
+               IGNITE_CACHE=str(cache_dir), PYTHONPATH=path, IGNITE_FAULT="slow-commit")
     submitted = subprocess.run([str(REPO / "examples" / "slurm" / "submit.sh")], capture_output=True, text=True,
                                env=env, cwd=tmp_path, timeout=60)
     assert submitted.returncode == 0, submitted.stderr

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterator, Protocol
 import numpy as np
 import orjson
 
+from ignite import faults
 from ignite.errors import InputChanged, OutputError, TooManyErrors
 from ignite.io.inputs import InputFile
 from ignite.io.manifest import Committed, WorkDir
@@ -230,6 +231,8 @@ class Writer:
             self.work.commit(s)
         with writing(self.cfg.output):
             self.sink.after_commit()
+        if faults.active("slow-commit"):
+            time.sleep(0.2)
         self.last_commit = time.monotonic()
         self.telemetry.committed(self.bytes_done)
 
