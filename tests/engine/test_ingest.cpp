@@ -141,6 +141,18 @@ void sleep_up_to(std::mt19937& rng, std::mutex& rng_mutex, int max_us) {
   std::this_thread::sleep_for(std::chrono::microseconds(us));
 }
 
+// Random delays of up to `max_us` in every stage, once per window (Options::probe). Must outlive
+// the pipeline it is installed in.
+struct StageDelays {
+  StageDelays(unsigned seed, int max_us) : rng(seed), max_us(max_us) {}
+  void install(Options& o) {
+    o.probe = [this](Stage, std::int64_t) { sleep_up_to(rng, mutex, max_us); };
+  }
+  std::mt19937 rng;
+  std::mutex mutex;
+  int max_us;
+};
+
 // The test embedding of a row: [real tokens, 1] (dim 2), which check_windows expects.
 void embed_rows(const std::int32_t* mask, std::int64_t rows, std::int64_t width, float* out) {
   for (std::int64_t j = 0; j < rows; ++j) {
@@ -228,9 +240,8 @@ void test_every_record_once_in_order(const ignite::Tokenizer& tok) {
   for (int round = 0; round < 4; ++round) {
     const Corpus c = make_corpus(rng, 40, 30);
     Options o = options_for(c, rng);
-    std::mutex probe_mutex;
-    std::mt19937 probe_rng(round);
-    o.probe = [&](Stage, std::int64_t) { sleep_up_to(probe_rng, probe_mutex, 2000); };
+    StageDelays delays(static_cast<unsigned>(round), 2000);
+    delays.install(o);
     IngestPipeline pipeline(std::move(o), tok);
     Workers workers(pipeline);
     workers.start(3, 500);
@@ -556,9 +567,8 @@ void test_stop_commits_a_prefix(const ignite::Tokenizer& tok) {
   const Corpus c = make_corpus(rng, 60, 30);
   Options o = options_for(c, rng);
   o.window_records = 10;
-  std::mutex probe_mutex;
-  std::mt19937 probe_rng(3);
-  o.probe = [&](Stage, std::int64_t) { sleep_up_to(probe_rng, probe_mutex, 1000); };
+  StageDelays delays(3, 1000);
+  delays.install(o);
   IngestPipeline pipeline(std::move(o), tok);
   Workers workers(pipeline);
   workers.start(2, 200);
@@ -732,9 +742,8 @@ void test_native_workers(const ignite::Tokenizer& tok) {
   for (int round = 0; round < 4; ++round) {
     const Corpus c = make_corpus(rng, 40, 30);
     Options o = options_for(c, rng);
-    std::mutex probe_mutex;
-    std::mt19937 probe_rng(round);
-    o.probe = [&](Stage, std::int64_t) { sleep_up_to(probe_rng, probe_mutex, 1000); };
+    StageDelays delays(static_cast<unsigned>(round), 1000);
+    delays.install(o);
     IngestPipeline pipeline(std::move(o), tok);
     FlakyBackend backend(static_cast<unsigned>(round), 300, 5);
     NativeWorkers workers(pipeline, backend);
