@@ -82,14 +82,14 @@ std::string_view record_bytes(const std::string& arena, const std::vector<std::i
 // Turns the window's raw JSONL lines into texts, ids and statuses with the standalone reader's
 // parser (JsonRecordParser::parse), on a tokenizer thread so the reader only frames lines.
 // Records already final (text files, too-long lines) keep their text and id.
-void parse_raw_records(Window& w, reader::JsonRecordParser& parser) {
+void parse_raw_records(Window& w, reader::JsonRecordParser& parser, Recycler<std::string>& texts) {
   const bool any_raw = std::find(w.raw.begin(), w.raw.end(), 1) != w.raw.end();
   if (any_raw) {
     // simdjson reads up to kPadding bytes past a line's end; the lines are back to back, so
     // only the last one needs these.
     w.text.append(reader::kPadding, '\0');
-    std::string text, ids;
-    text.reserve(w.text.size());
+    std::string text = texts.take(), ids;
+    if (text.capacity() < w.text.size()) text.reserve(w.text.size() + w.text.size() / 8);  // see reserve_like
     std::vector<std::int64_t> text_offsets{0}, id_offsets{0};
     text_offsets.reserve(w.size() + 1);
     id_offsets.reserve(w.size() + 1);
@@ -106,7 +106,7 @@ void parse_raw_records(Window& w, reader::JsonRecordParser& parser) {
       text_offsets.push_back(static_cast<std::int64_t>(text.size()));
       id_offsets.push_back(static_cast<std::int64_t>(ids.size()));
     }
-    w.text = std::move(text);
+    texts.give(std::exchange(w.text, std::move(text)));
     w.text_offsets = std::move(text_offsets);
     w.id_bytes = std::move(ids);
     w.id_offsets = std::move(id_offsets);
@@ -168,6 +168,8 @@ IngestPipeline::IngestPipeline(Options options, const Tokenizer& tokenizer)
       pool_(static_cast<std::size_t>(std::max<std::int64_t>(options_.limits.budget, 1))),
       // Windows in flight, and a few more that the writer may hold while their rows are written.
       embedding_pool_(std::make_shared<EmbeddingPool>(options_.windows_in_flight + 4)),
+      texts_(options_.windows_in_flight + 2),
+      tokens_(options_.windows_in_flight + 2),
       read_ring_(2),
       tokenized_ring_(std::max<std::size_t>(2, options_.tokenizer_threads)),
       batch_ring_(std::max<std::size_t>(2, options_.batch_ring)),
@@ -335,7 +337,10 @@ void IngestPipeline::read() {
     reader::RecordWindow rw;
     bool stopped = false;
     std::uint64_t offset = 0;
-    while (source.next(rw)) {
+    for (;;) {
+      // The arena handed in becomes the window after next's: a recycled one has its pages.
+      texts_.refill(rw.text);
+      if (!source.next(rw)) break;
       bytes_read_.fetch_add(static_cast<std::int64_t>(rw.end_offset - offset), std::memory_order_relaxed);
       offset = rw.end_offset;
       const std::size_t n = rw.size();  // append_records may take rw's arrays
@@ -378,11 +383,11 @@ void IngestPipeline::tokenize() {
   }
 }
 
-void IngestPipeline::tokenize_window(Window& w, reader::JsonRecordParser& parser) const {
-  parse_raw_records(w, parser);
+void IngestPipeline::tokenize_window(Window& w, reader::JsonRecordParser& parser) {
+  parse_raw_records(w, parser, texts_);
   const std::vector<std::int64_t> rows = ok_rows(w);
   const TextArena texts{w.text.data(), w.text.size(), w.text_offsets.data(), w.size()};
-  TokenizedBatch tb = tokenizer_.encode_rows(texts, rows.data(), rows.size(), options_.prefix, 1);
+  TokenizedBatch tb = tokenizer_.encode_rows(texts, rows.data(), rows.size(), options_.prefix, 1, tokens_.take());
   std::vector<std::size_t> redo;
   if (options_.retokenize) {
     for (std::size_t k = 0; k < rows.size(); ++k) {
@@ -430,7 +435,7 @@ void IngestPipeline::tokenize_window(Window& w, reader::JsonRecordParser& parser
   }
   w.tokens = std::move(tb.ids);
   // The texts are read no more.
-  std::string().swap(w.text);
+  texts_.give(std::exchange(w.text, std::string()));
   std::vector<std::int64_t>().swap(w.text_offsets);
 }
 
@@ -491,7 +496,7 @@ void IngestPipeline::pack() {
                                       tokenizer_.pad_id(), batch->buffers.ids(), batch->buffers.mask());
       // Once its last batch is out the writer may take the window: the tokens go before that.
       if (b + 1 == n_batches) {
-        std::vector<std::int32_t>().swap(window->tokens);
+        tokens_.give(std::exchange(window->tokens, std::vector<std::int32_t>()));
         std::vector<std::int64_t>().swap(window->token_offsets);
       }
       busy.pause();  // waiting for a worker to take a batch

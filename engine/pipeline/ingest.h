@@ -30,6 +30,7 @@
 #include "concurrency/ring.h"
 #include "pipeline/buffer_pool.h"
 #include "pipeline/embedding_pool.h"
+#include "pipeline/recycler.h"
 #include "reader/byte_source.h"
 #include "reader/json_record.h"
 #include "tokenizer/tokenizer.h"
@@ -201,7 +202,7 @@ class IngestPipeline {
   void read();
   void tokenize();
   void pack();
-  void tokenize_window(Window& w, reader::JsonRecordParser& parser) const;
+  void tokenize_window(Window& w, reader::JsonRecordParser& parser);
   void run_stage(Stage stage, void (IngestPipeline::*body)());
   bool emit(std::unique_ptr<Window>& w);
   template <typename T>
@@ -212,6 +213,8 @@ class IngestPipeline {
   const Tokenizer& tokenizer_;
   BufferPool pool_;
   std::shared_ptr<EmbeddingPool> embedding_pool_;
+  Recycler<std::string> texts_;  // windows' text arenas, from the tokenizers back to the reader
+  Recycler<std::vector<std::int32_t>> tokens_;  // windows' tokens, from the packer back to the tokenizers
   BlockingRing<std::unique_ptr<Window>> read_ring_;
   BlockingRing<std::unique_ptr<Window>> tokenized_ring_;
   BlockingRing<std::unique_ptr<Batch>> batch_ring_;

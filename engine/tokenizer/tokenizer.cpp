@@ -95,8 +95,10 @@ TokenizedBatch Tokenizer::encode_batch(const char* arena, const std::int64_t* of
 }
 
 TokenizedBatch Tokenizer::encode_rows(const TextArena& texts, const std::int64_t* rows, std::size_t n,
-                                      std::string_view prefix, unsigned threads) const {
+                                      std::string_view prefix, unsigned threads,
+                                      std::vector<std::int32_t> ids_arena) const {
   auto row_of = [&](std::size_t i) { return rows ? rows[i] : static_cast<std::int64_t>(i); };
+  ids_arena.clear();
   // Every span is checked before a thread reads the arena; cum[i] is the bytes (prefixes
   // included) of the texts before text i, to split the work.
   std::vector<std::int64_t> cum(n + 1, 0);
@@ -137,9 +139,14 @@ TokenizedBatch Tokenizer::encode_rows(const TextArena& texts, const std::int64_t
   auto work = [&](unsigned t) {
     try {
       Workspace ws;
-      auto& ids = chunk_ids[t];
+      // A local vector, moved out at the end: the chunk_ids headers share a cache line, and
+      // every push_back writes its end pointer (false sharing between the threads).
+      std::vector<std::int32_t> ids;
+      if (threads == 1) ids = std::move(ids_arena);  // it becomes the result's, uncopied
       const std::size_t lo = bounds[t], hi = bounds[t + 1];
-      ids.reserve(static_cast<std::size_t>(cum[hi] - cum[lo]) / 4 + (hi - lo) * (post_.added() + 1));
+      const std::size_t expected = static_cast<std::size_t>(cum[hi] - cum[lo]) / 4 + (hi - lo) * (post_.added() + 1);
+      // An eighth more when it grows, so a recycled ids_arena fits the next window as a rule.
+      if (ids.capacity() < expected) ids.reserve(expected + expected / 8);
       for (std::size_t i = lo; i < hi; ++i) {
         const std::int64_t r = row_of(i);
         const std::int64_t lo_byte = texts.offsets[r];
@@ -155,6 +162,7 @@ TokenizedBatch Tokenizer::encode_rows(const TextArena& texts, const std::int64_t
         result.offsets[i + 1] = static_cast<std::int64_t>(ids.size() - before);  // a length for now
         result.uncertain[i] = uncertain ? 1 : 0;
       }
+      chunk_ids[t] = std::move(ids);
     } catch (...) {
       errors[t] = std::current_exception();
     }
@@ -177,6 +185,11 @@ TokenizedBatch Tokenizer::encode_rows(const TextArena& texts, const std::int64_t
     if (e) std::rethrow_exception(e);
   }
   for (std::size_t i = 0; i < n; ++i) result.offsets[i + 1] += result.offsets[i];
+  if (threads == 1) {
+    result.ids = std::move(chunk_ids[0]);
+    return result;
+  }
+  result.ids = std::move(ids_arena);
   result.ids.resize(static_cast<std::size_t>(result.offsets[n]));
   std::size_t at = 0;
   for (const auto& ids : chunk_ids) {

@@ -59,8 +59,9 @@ class Tokenizer {
   // Encodes prefix + the text of row rows[i] for i in [0, n) (rows null: rows 0..n-1) straight
   // from the arena, as encode_batch does. InvalidArgument when a row or its offsets fall outside
   // the arena.
+  // `ids_arena`: an empty vector whose capacity the result's ids reuse (a recycled one).
   TokenizedBatch encode_rows(const TextArena& texts, const std::int64_t* rows, std::size_t n, std::string_view prefix,
-                             unsigned threads) const;
+                             unsigned threads, std::vector<std::int32_t> ids_arena = {}) const;
 
   // The words `text` becomes after normalisation and pre-tokenization, added tokens aside
   // (for checks and debugging).

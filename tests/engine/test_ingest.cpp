@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "pipeline/backend.h"
 #include "pipeline/ingest.h"
+#include "pipeline/recycler.h"
 #include "pipeline/native_worker.h"
 #include "reader/window_reader.h"
 #include "tokenizer/tokenizer_json.h"
@@ -781,8 +782,6 @@ void test_native_workers_cancelled(const ignite::Tokenizer& tok) {
   remove_corpus(c);
 }
 
-// NullBackend writes zeros and, with a fail token, throws on a batch holding it; a backend whose
-// dim is not the pipeline's is refused before any batch is taken.
 // Window embedding buffers come back to the pool and are handed out again (the smallest that
 // fits), at most `keep` wait, and a buffer outlives the pool's last other owner.
 void test_embedding_pool() {
@@ -811,6 +810,37 @@ void test_embedding_pool() {
   x[0] = 1.0f;
 }
 
+// An emptied arena comes back cleared with its memory; refill hands a larger one to a smaller
+// arena only; at most `keep` wait; an arena that never allocated is not kept.
+void test_recycler() {
+  using ignite::pipeline::Recycler;
+  Recycler<std::string> texts(2);
+  CHECK(texts.take().capacity() == std::string().capacity());
+  std::string big(1000, 'x');
+  const char* memory = big.data();
+  texts.give(std::move(big));
+  std::string small = "tiny";
+  texts.give(std::move(small));  // nothing allocated (a string's own buffer): not kept
+  CHECK(texts.waiting() == 1);
+  std::string arena(10, 'y');
+  texts.refill(arena);
+  CHECK(arena.data() == memory && arena.empty() && arena.capacity() >= 1000 && texts.waiting() == 0);
+  texts.give(std::string(2000, 'z'));
+  texts.refill(arena);  // the waiting one is larger: swapped in
+  CHECK(arena.capacity() >= 2000 && texts.waiting() == 0);
+  texts.give(std::string(100, 'a'));
+  texts.refill(arena);  // the waiting one is smaller: left waiting
+  CHECK(arena.capacity() >= 2000 && texts.waiting() == 1);
+
+  Recycler<std::vector<std::int32_t>> tokens(2);
+  for (int i = 0; i < 3; ++i) tokens.give(std::vector<std::int32_t>(64, i));
+  CHECK(tokens.waiting() == 2);
+  const std::vector<std::int32_t> reused = tokens.take();
+  CHECK(reused.empty() && reused.capacity() >= 64 && tokens.waiting() == 1);
+}
+
+// NullBackend writes zeros and, with a fail token, throws on a batch holding it; a backend whose
+// dim is not the pipeline's is refused before any batch is taken.
 void test_null_backend(const ignite::Tokenizer& tok) {
   ignite::pipeline::NullBackend null(3, 4);
   const std::int32_t ids[] = {2, 5, 3, 0, 2, 4, 4, 3};
@@ -873,6 +903,7 @@ int main() {
   test_native_workers_cancelled(tok);
   test_null_backend(tok);
   test_embedding_pool();
+  test_recycler();
   test_refusals(tok);
   test_parse_matches_standalone_reader();
   return ignite_test::finish("test_ingest");
