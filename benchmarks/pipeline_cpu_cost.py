@@ -25,7 +25,9 @@ their native calls are counted too; for the native worker, the CPU of its turns 
 taken out, as it runs without the GIL) and the reader (one thread a run). The projection to 16
 cores takes the rest (tokenizer, packer, write I/O, the native worker's turns) at ingest's measured
 scaling from the least to the most --scaling-threads and caps the result at 1 / serial; it is
-printed for each native path.
+printed for each native path. That sum is Amdahl's bound, as if the serial parts ran one after
+the other; they do not (the reader thread runs while the writer holds the GIL), so a second line
+caps the rate by the slower of the two instead (pipelined).
 
 Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
 completing zeros) at each of --scaling-threads tokenizer threads (default 1 and 2); the same run
@@ -274,6 +276,13 @@ def serial_us(result: dict[str, float]) -> float:
     return result["writer"] + result["worker_python"] + result["reader"]
 
 
+def slowest_serial_us(result: dict[str, float]) -> float:
+    """The larger of the two serial parts that run at the same time: the GIL's holders (writer and
+    workers' Python share one lock) and the reader thread. A pipeline's rate is capped by its
+    slowest serial stage; the sum (serial_us) is Amdahl's bound, as if they ran one after the other."""
+    return max(result["writer"] + result["worker_python"], result["reader"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", type=Path, default=DEFAULT_INPUT)
@@ -347,6 +356,7 @@ def main() -> None:
     efficiency = min(1.0, ingest[str(most)] / ingest[str(least)] / (most / least)) if most > least else 1.0
     cores = 16
     projected: dict[str, float] = {}
+    pipelined: dict[str, float] = {}
     for path in PATHS[1:]:
         r = results[path]
         serial, parallel = serial_us(r), r["total"] - serial_us(r)
@@ -357,6 +367,10 @@ def main() -> None:
               f"({least} -> {most} threads) / "
               f"{serial + parallel:.2f} us, 1 / {serial:.2f} us serial) = min({by_cores:,.0f}, {by_serial:,.0f}) = "
               f"{projected[path]:,.0f} records/s")
+        slowest = slowest_serial_us(r)
+        pipelined[path] = min(by_cores, 1e6 / slowest)
+        print(f"  pipelined ({path}): the reader and the GIL's holders run at the same time, so the slower caps "
+              f"the run: min({by_cores:,.0f}, 1 / {slowest:.2f} us) = {pipelined[path]:,.0f} records/s")
     for path in PATHS:
         base = scaling[f"pipeline {path}"][str(most)]
         thread, process = (spin[path][s]["wall_records_per_s"] for s in SPINNERS)
@@ -377,6 +391,7 @@ def main() -> None:
             "native worker's turns in run_native taken out) + the reader thread (one a run); serial_us: after",
             "scaling_records_per_s": scaling,
             "projection_16_cores_records_per_s": projected, "parallel_efficiency_1_to_2": efficiency,
+            "projection_16_cores_pipelined_records_per_s": pipelined,
             "spinner": spin, "scaling_threads": threads,
         }, indent=2) + "\n")
         plot(results, scaling, info, n, args.json.with_suffix(".png"))
