@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import itertools
 import json
@@ -53,7 +54,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -263,6 +264,34 @@ def ingest_only(src: Path, tokenizer_json: Path, args: argparse.Namespace, threa
     return records / (time.perf_counter() - start)
 
 
+@contextlib.contextmanager
+def pinned(cpus: set[int]) -> Iterator[None]:
+    """This thread, and every thread it starts (the pipeline's), on `cpus` only."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def core_scaling(src: Path, out_dir: Path, tokenizer_json: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The whole native-worker pipeline pinned to 1 core, then to all this process may use, with as
+    many tokenizer threads as cores, in --repeat rounds back to back: wall records/s (the best of
+    each) and the median of the rounds' ratios. Adding cores is what the projection multiplies."""
+    cpus = sorted(os.sched_getaffinity(0))
+    rounds = []
+    for _ in range(args.repeat):
+        rates = {}
+        for n in (1, len(cpus)):
+            with pinned(set(cpus[:n])):
+                rates[n] = run_once("native worker", [src], out_dir, tokenizer_json, args, threads=n)["wall_records_per_s"]
+        rounds.append(rates)
+    ratios = sorted(r[len(cpus)] / r[1] for r in rounds)
+    return {"cores": len(cpus), "one_core": max(r[1] for r in rounds), "all_cores": max(r[len(cpus)] for r in rounds),
+            "ratio_median": float(np.median(ratios)), "ratio_min": ratios[0], "ratio_max": ratios[-1]}
+
+
 def best(runs: list[dict[str, float]]) -> dict[str, float]:
     return min(runs, key=lambda r: r["total"])
 
@@ -327,6 +356,7 @@ def main() -> None:
                             for _ in range(args.repeat)) for t in threads}
         scaling["ingest after"] = {str(t): max(ingest_only(src, tokenizer_json, args, t) for _ in range(args.repeat))
                                    for t in threads}
+        cores = core_scaling(src, out_dir, tokenizer_json, args) if len(os.sched_getaffinity(0)) > 1 else None
         spin = {path: {spinner: fastest([run_once(path, [src], out_dir, tokenizer_json, args, threads=most,
                                                   spinner=spinner) for _ in range(args.repeat)])
                        for spinner in SPINNERS} for path in PATHS}
@@ -352,18 +382,24 @@ def main() -> None:
     for name, by_threads in scaling.items():
         rates = [by_threads[str(t)] for t in threads]
         print(f"  {name:>22}: " + " ".join(f"{r:>10,.0f}" for r in rates) + f"  {rates[-1] / rates[0]:.2f}x")
+    if cores is not None:
+        print(f"core scaling (native worker, the whole pipeline pinned to 1 core, then {cores['cores']}; as many "
+              f"tokenizer threads as cores): {cores['one_core']:,.0f} -> {cores['all_cores']:,.0f} records/s, "
+              f"{cores['ratio_median']:.2f}x (median of {args.repeat} rounds; {cores['ratio_min']:.2f}-"
+              f"{cores['ratio_max']:.2f})")
     ingest = scaling["ingest after"]
     efficiency = min(1.0, ingest[str(most)] / ingest[str(least)] / (most / least)) if most > least else 1.0
-    cores = 16
+    core_efficiency = min(1.0, cores["ratio_median"] / cores["cores"]) if cores else None
+    n_cores = 16
     projected: dict[str, float] = {}
     pipelined: dict[str, float] = {}
     for path in PATHS[1:]:
         r = results[path]
         serial, parallel = serial_us(r), r["total"] - serial_us(r)
-        by_cores = cores * efficiency * 1e6 / (serial + parallel)
+        by_cores = n_cores * efficiency * 1e6 / (serial + parallel)
         by_serial = 1e6 / serial
         projected[path] = min(by_cores, by_serial)
-        print(f"projection to {cores} cores ({path}): min({cores} cores x {efficiency:.2f} measured efficiency "
+        print(f"projection to {n_cores} cores ({path}): min({n_cores} cores x {efficiency:.2f} measured efficiency "
               f"({least} -> {most} threads) / "
               f"{serial + parallel:.2f} us, 1 / {serial:.2f} us serial) = min({by_cores:,.0f}, {by_serial:,.0f}) = "
               f"{projected[path]:,.0f} records/s")
@@ -371,6 +407,11 @@ def main() -> None:
         pipelined[path] = min(by_cores, 1e6 / slowest)
         print(f"  pipelined ({path}): the reader and the GIL's holders run at the same time, so the slower caps "
               f"the run: min({by_cores:,.0f}, 1 / {slowest:.2f} us) = {pipelined[path]:,.0f} records/s")
+        if core_efficiency is not None:
+            by_added_cores = n_cores * core_efficiency * 1e6 / (serial + parallel)
+            print(f"  with the measured core scaling ({core_efficiency:.2f} efficiency) in place of the tokenizer "
+                  f"threads': min({by_added_cores:,.0f}, {by_serial:,.0f}) = {min(by_added_cores, by_serial):,.0f} "
+                  f"records/s")
     for path in PATHS:
         base = scaling[f"pipeline {path}"][str(most)]
         thread, process = (spin[path][s]["wall_records_per_s"] for s in SPINNERS)
@@ -391,7 +432,7 @@ def main() -> None:
             "native worker's turns in run_native taken out) + the reader thread (one a run); serial_us: after",
             "scaling_records_per_s": scaling,
             "projection_16_cores_records_per_s": projected, "parallel_efficiency_1_to_2": efficiency,
-            "projection_16_cores_pipelined_records_per_s": pipelined,
+            "projection_16_cores_pipelined_records_per_s": pipelined, "core_scaling": cores,
             "spinner": spin, "scaling_threads": threads,
         }, indent=2) + "\n")
         plot(results, scaling, info, n, args.json.with_suffix(".png"))
