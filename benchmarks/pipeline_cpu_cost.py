@@ -428,7 +428,8 @@ def main() -> None:
         print(f"GIL held, sampled (py-spy --gil at {gil['hz']} Hz, one native-worker run in a child): {gil['total']:.2f} "
               f"us/record (" + ", ".join(f"{k} {v:.2f}" for k, v in sorted(gil["by_thread"].items())) +
               f"); serial part with it: {gil['total']:.2f} + reader {r['reader']:.2f} = {gil['total'] + r['reader']:.2f} "
-              f"us/record (the writer's thread CPU above, {r['writer']:.2f}, is its upper bound)")
+              f"us/record (wall time the GIL is held: it exceeds the writer's thread CPU above, {r['writer']:.2f}, where a "
+              f"holder waits for a core)")
     print(f"thread scaling, wall records/s at {', '.join(map(str, threads))} tokenizer threads "
           f"({most}/{least}: the ratio of the last to the first):")
     for name, by_threads in scaling.items():
