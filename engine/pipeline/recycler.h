@@ -1,7 +1,7 @@
 // Gives a window's emptied arenas (its text, its tokens) to the next window. A fresh arena per
-// window costs the kernel a page fault and a zero-filled page every 4 KiB on first write: at GPU
-// window sizes that was half of the reader thread's time. A recycled one is cleared, and keeps
-// its capacity and its resident pages.
+// window costs the kernel a page fault and a zero-filled page every 4 KiB on first write (the
+// reader thread went from 0.77-1.28 to 0.64-0.72 us/record at GPU window sizes without them). A
+// recycled one is cleared, and keeps its capacity and its resident pages.
 #pragma once
 
 #include <cstddef>

@@ -35,7 +35,9 @@ void reserve_like(RecordWindow& w, const RecordWindow& last) {
   const std::size_t n = last.size();
   // Room for the padding a deferred parse adds. An arena that must grow takes an eighth more,
   // so one recycled from an earlier window (pipeline/recycler.h) fits the next as a rule.
-  if (w.text.capacity() < last.text.size() + kPadding) w.text.reserve(last.text.size() + last.text.size() / 8 + kPadding);
+  if (w.text.capacity() < last.text.size() + kPadding) {
+    w.text.reserve(last.text.size() + last.text.size() / 8 + kPadding);
+  }
   w.text_offsets.reserve(n + 1);
   w.id_bytes.reserve(last.id_bytes.size());
   w.id_offsets.reserve(n + 1);

@@ -186,15 +186,9 @@ class MetaLog:
 
 def read_meta_log(path: Path) -> Iterator[pa.Table]:
     with pa.memory_map(str(path)) as source:
-        # The whole log as one mapped buffer, its lengths read in Python: each Arrow call hands the
-        # GIL over, and a busy Python thread beside can keep it for a switch interval each time.
-        log = source.read_buffer()
-        lengths = memoryview(log)
-        at = 0
-        while at < log.size:
-            n = int.from_bytes(lengths[at:at + 8], "little")
-            yield pa.ipc.open_stream(log.slice(at + 8, n)).read_all()
-            at += 8 + n
+        while source.tell() < source.size():
+            n = int.from_bytes(source.read(8), "little")
+            yield pa.ipc.open_stream(source.read_buffer(n)).read_all()
 
 
 def write_parquet(tmp: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
