@@ -56,14 +56,6 @@ def pad_all(ids: np.ndarray, offsets: np.ndarray, rows: int = 256) -> int:
     return total
 
 
-def to_arena(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The texts' UTF-8 back to back, and their n+1 byte offsets."""
-    encoded = [t.encode("utf-8") for t in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
-
-
 def run_native(path: Path, texts: list[str], arena: tuple[np.ndarray, np.ndarray], max_length: int,
                threads: int) -> tuple[float, float, float]:
     """Seconds for encode_batch plus padding, for encode_batch alone, and for encode_arena."""
@@ -124,7 +116,9 @@ def main() -> None:
     print(f"corpus: {args.corpus} ({len(texts):,} records), tokenizer: {path}, max_length {args.max_length}")
     print("records/s including padding to int32 arrays (fill_batch, 256 rows); 'encode only' leaves the padding out")
     rows: list[dict] = []
-    arena = to_arena(texts)
+    from ignite.rows.window import utf8_arena
+
+    arena = utf8_arena(texts)
     counts = sorted({1, cores})
     # Rounds of every thread count back to back; per count the fastest of each measure, and per
     # round the ratio of the most threads to 1 thread.

@@ -17,16 +17,9 @@ engine = pytest.importorskip("ignite._engine")
 
 from ignite.pipeline.tokenize import NATIVE, WindowTokenizer  # noqa: E402
 from ignite.rows.status import BAD_JSON, MISSING_FIELD, OK  # noqa: E402
-from ignite.rows.window import Window  # noqa: E402
+from ignite.rows.window import Window, utf8_arena  # noqa: E402
 
 MAX_LENGTH = 128
-
-
-def arena(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    encoded = [t.encode("utf-8") for t in texts]
-    offsets = np.zeros(len(texts) + 1, np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    return np.frombuffer(b"".join(encoded), np.uint8), offsets
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def generated(tokenizer_json: Path) -> list[str]:
 
 
 def assert_same(native, texts: list[str], rows: np.ndarray | None, prefix: str, threads: int) -> None:  # type: ignore[no-untyped-def]
-    text_bytes, offsets = arena(texts)
+    text_bytes, offsets = utf8_arena(texts)
     got = native.encode_arena(text_bytes, offsets, rows, prefix, threads)
     picked = texts if rows is None else [texts[r] for r in rows]
     want = native.encode_batch(picked, prefix, threads)
@@ -96,7 +89,7 @@ def test_arena_edge_cases(window_tokenizer: WindowTokenizer) -> None:
 
 def test_arena_refuses_spans_outside_it(window_tokenizer: WindowTokenizer) -> None:
     native = window_tokenizer.native
-    text_bytes, offsets = arena(["one", "two"])
+    text_bytes, offsets = utf8_arena(["one", "two"])
     with pytest.raises(ValueError, match="row 2 is outside the 2 texts"):
         native.encode_arena(text_bytes, offsets, np.array([0, 2]))
     with pytest.raises(ValueError, match="row -1"):
@@ -113,7 +106,7 @@ def _window(texts: list[str], status: list[int], with_arena: bool) -> Window:
     n = len(texts)
     # Bad records keep "" in texts; their arena bytes are junk the tokenizer must not read.
     kept = [t if s == OK else "" for t, s in zip(texts, status)]
-    text_bytes, offsets = arena([t if s == OK else "\ufffd junk" for t, s in zip(texts, status)])
+    text_bytes, offsets = utf8_arena([t if s == OK else "\ufffd junk" for t, s in zip(texts, status)])
     return Window(index=0, start_row=0, file_index=0, texts=kept, ids=[None] * n, lines=np.arange(1, n + 1),
                   status=np.asarray(status, np.uint8), end_offset=0, text_bytes=text_bytes if with_arena else None,
                   text_offsets=offsets if with_arena else None)
@@ -136,7 +129,7 @@ def test_window_from_arena_equals_window_from_texts(tokenizer_json: Path, genera
     assert np.array_equal(from_arena.token_ids, from_texts.token_ids)
 
     ok = [i for i, s in enumerate(status) if s == OK]
-    text_bytes, offsets = arena(texts)
+    text_bytes, offsets = utf8_arena(texts)
     _, _, _, uncertain = tok.native.encode_arena(text_bytes, offsets, np.array(ok), prefix)
     assert uncertain.sum() > 100  # the HF splice is exercised
     hf = Tokenizer.from_file(str(tokenizer_json))

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/reserve.h"
 #include "packer/packer.h"
 #include "reader/window_reader.h"
 
@@ -89,7 +90,7 @@ void parse_raw_records(Window& w, reader::JsonRecordParser& parser, Recycler<std
     // only the last one needs these.
     w.text.append(reader::kPadding, '\0');
     std::string text = texts.take(), ids;
-    if (text.capacity() < w.text.size()) text.reserve(w.text.size() + w.text.size() / 8);  // see reserve_like
+    reserve_reusable(text, w.text.size());
     std::vector<std::int64_t> text_offsets{0}, id_offsets{0};
     text_offsets.reserve(w.size() + 1);
     id_offsets.reserve(w.size() + 1);

@@ -4,6 +4,8 @@
 #include <limits>
 #include <utility>
 
+#include "core/reserve.h"
+
 namespace ignite {
 namespace reader {
 
@@ -33,11 +35,7 @@ void clear(RecordWindow& w) {
 
 void reserve_like(RecordWindow& w, const RecordWindow& last) {
   const std::size_t n = last.size();
-  // Room for the padding a deferred parse adds. An arena that must grow takes an eighth more,
-  // so one recycled from an earlier window (pipeline/recycler.h) fits the next as a rule.
-  if (w.text.capacity() < last.text.size() + kPadding) {
-    w.text.reserve(last.text.size() + last.text.size() / 8 + kPadding);
-  }
+  reserve_reusable(w.text, last.text.size() + kPadding);  // room for the padding a deferred parse adds
   w.text_offsets.reserve(n + 1);
   w.id_bytes.reserve(last.id_bytes.size());
   w.id_offsets.reserve(n + 1);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/reserve.h"
 
 namespace ignite {
 
@@ -144,9 +145,7 @@ TokenizedBatch Tokenizer::encode_rows(const TextArena& texts, const std::int64_t
       std::vector<std::int32_t> ids;
       if (threads == 1) ids = std::move(ids_arena);  // it becomes the result's, uncopied
       const std::size_t lo = bounds[t], hi = bounds[t + 1];
-      const std::size_t expected = static_cast<std::size_t>(cum[hi] - cum[lo]) / 4 + (hi - lo) * (post_.added() + 1);
-      // An eighth more when it grows, so a recycled ids_arena fits the next window as a rule.
-      if (ids.capacity() < expected) ids.reserve(expected + expected / 8);
+      reserve_reusable(ids, static_cast<std::size_t>(cum[hi] - cum[lo]) / 4 + (hi - lo) * (post_.added() + 1));
       for (std::size_t i = lo; i < hi; ++i) {
         const std::int64_t r = row_of(i);
         const std::int64_t lo_byte = texts.offsets[r];

@@ -21,6 +21,7 @@ from ignite.io.readers import RecordReader
 from ignite.pipeline.encode import embed_images, embed_texts
 from ignite.pipeline.tokenize import WindowTokenizer
 from ignite.rows.status import OK
+from ignite.rows.window import utf8_arena
 
 if TYPE_CHECKING:
     from ignite.pipeline.images import ImageFeed
@@ -40,9 +41,7 @@ def sample_records(files: list[InputFile], field: str, size: int, seed: int = SE
         for window in RecordReader(item, field, None, 65536).windows():
             text_bytes, offsets = window.text_bytes, window.text_offsets
             if text_bytes is None or offsets is None:  # the Python reader's windows (parquet, fallback)
-                encoded = [t.encode("utf-8") for t in window.texts]
-                text_bytes = np.frombuffer(b"".join(encoded), np.uint8)
-                offsets = np.cumsum([0] + [len(e) for e in encoded])
+                text_bytes, offsets = utf8_arena(window.texts)
             reservoir.add(text_bytes, offsets, np.asarray(window.status) == OK)
     return reservoir
 

@@ -11,6 +11,15 @@ import numpy as np
 from ignite.rows.status import OK
 
 
+def utf8_arena(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`texts` as the native code holds them: their UTF-8 back to back (uint8) and n+1 int64 byte
+    offsets."""
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), np.uint8), offsets
+
+
 class ArenaIds(Sequence[object]):
     """Record ids kept as one UTF-8 arena (uint8), int64 offsets (n+1) and has_id flags (uint8;
     0: None); a str is made only when one is indexed, and `arrow` hands them to pyarrow whole."""
