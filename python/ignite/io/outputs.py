@@ -23,11 +23,10 @@ from ignite.errors import OutputError, UsageError
 from ignite.io.manifest import RUN_FILE, Committed
 from ignite.io.npy import HEADER_BYTES, NpyAppender, fsync_dir, write_final_header
 from ignite.io.verify import SHARD_NAME, expect_rows, npy_rows, parquet_rows
-from ignite.rows.status import STATUS_NAMES
-from ignite.rows.window import ArenaIds, Window
+from ignite.io.metadata import ROW_GROUP_ROWS, MetaLog, MetaRows, meta_schema, read_meta_log
+from ignite.rows.window import Window
 
 OUTPUT_KINDS = ("npy", "parquet", "dir")
-ROW_GROUP_ROWS = 1 << 16  # metadata of small windows is gathered into row groups of this size
 # Schema metadata of every finished Parquet file: the run record (inputs with sizes and times,
 # options) it was made from, so that a later --resume can tell a stale output from a complete one.
 PROVENANCE_KEY = b"ignite.run"
@@ -88,16 +87,6 @@ def output_files(output: Path, kind: str) -> list[Path]:
     return sorted(output.glob("part-*")) if output.is_dir() else []
 
 
-def meta_schema(string_ids: bool) -> pa.Schema:
-    return pa.schema([
-        ("row", pa.int64()),
-        ("id", pa.string() if string_ids else pa.int64()),
-        ("file", pa.dictionary(pa.int32(), pa.string())),
-        ("line", pa.int64()),
-        ("status", pa.dictionary(pa.int32(), pa.string())),
-    ])
-
-
 def embedding_schema(dim: int, dtype: np.dtype, string_ids: bool) -> pa.Schema:
     """The schema of an OUT.parquet output."""
     return pa.schema([
@@ -105,90 +94,6 @@ def embedding_schema(dim: int, dtype: np.dtype, string_ids: bool) -> pa.Schema:
         ("embedding", pa.list_(pa.float16() if dtype == np.float16 else pa.float32(), dim)),
         ("status", pa.dictionary(pa.int32(), pa.string())),
     ])
-
-
-def _ids(window: Window, lo: int, hi: int, string_ids: bool) -> pa.Array:
-    if string_ids:
-        if isinstance(window.ids, ArenaIds):
-            return window.ids.arrow(lo, hi)
-        return pa.array(window.ids[lo:hi], pa.string())
-    return pa.array(np.arange(window.start_row + lo, window.start_row + hi, dtype=np.int64))
-
-
-def _dictionary(codes: np.ndarray, names: Sequence[str]) -> pa.DictionaryArray:
-    """Integer codes as a dictionary array of `names[code]` for the codes present, in code order:
-    a count and a lookup table (codes of a window span a short range), no sort, no str per record."""
-    base = int(codes.min()) if len(codes) else 0
-    present = np.flatnonzero(np.bincount(codes - base)) if len(codes) else np.zeros(0, np.int64)
-    remap = np.zeros(len(present) and int(present[-1]) + 1, np.int32)
-    remap[present] = np.arange(len(present), dtype=np.int32)
-    return pa.DictionaryArray.from_arrays(pa.array(remap[codes - base]),
-                                          pa.array([names[base + c] for c in present.tolist()], pa.string()))
-
-
-def _files(window: Window, files: list[str], lo: int, hi: int) -> pa.DictionaryArray:
-    if window.files is None:
-        return pa.DictionaryArray.from_arrays(pa.array(np.full(hi - lo, 0, np.int32)),
-                                              pa.array([files[window.file_index]]))
-    return _dictionary(window.files[lo:hi], files)
-
-
-def meta_table(window: Window, files: list[str], string_ids: bool, lo: int = 0, hi: int | None = None) -> pa.Table:
-    hi = len(window) if hi is None else hi
-    return pa.table({
-        "row": pa.array(np.arange(window.start_row + lo, window.start_row + hi, dtype=np.int64)),
-        "id": _ids(window, lo, hi, string_ids),
-        "file": _files(window, files, lo, hi),
-        "line": pa.array(window.lines[lo:hi]),
-        "status": _dictionary(window.status[lo:hi], STATUS_NAMES),
-    }, schema=meta_schema(string_ids))
-
-
-class MetaLog:
-    """Row metadata as an append-only log of Arrow IPC streams, each after its length (8 bytes,
-    little endian). A parquet file has no footer until it is closed, so it cannot be continued
-    after a crash; this log can, cut at its committed size. `size` given: reopen and cut there."""
-
-    def __init__(self, path: Path, size: int | None = None) -> None:
-        self.path = path
-        if size is None:
-            self._file = open(path, "wb")  # noqa: SIM115 - owned until close
-        else:
-            self._file = open(path, "r+b")  # noqa: SIM115
-            if os.fstat(self._file.fileno()).st_size < size:
-                self._file.close()
-                raise OSError(f"{path} is shorter than its committed {size} bytes")
-            self._file.truncate(size)
-            self._file.seek(size)
-
-    def append(self, table: pa.Table) -> None:
-        stream = pa.BufferOutputStream()
-        with pa.ipc.new_stream(stream, table.schema) as writer:
-            writer.write_table(table)
-        data = stream.getvalue()
-        self._file.write(len(data).to_bytes(8, "little"))
-        self._file.write(data)
-
-    @property
-    def size(self) -> int:
-        return self._file.tell()
-
-    def sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        try:
-            self._file.close()
-        except OSError:
-            pass  # a torn tail; the next resume cuts it
-
-
-def read_meta_log(path: Path) -> Iterator[pa.Table]:
-    with pa.memory_map(str(path)) as source:
-        while source.tell() < source.size():
-            n = int.from_bytes(source.read(8), "little")
-            yield pa.ipc.open_stream(source.read_buffer(n)).read_all()
 
 
 def write_parquet(tmp: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
@@ -243,21 +148,22 @@ def read_provenance(path: Path) -> bytes | None:
 class _Segment:
     """The rows of one final .npy (the whole output, or one shard) under construction."""
 
-    def __init__(self, work: Path, name: str, dim: int, dtype: str, rows: int = 0, meta_bytes: int | None = None) -> None:
+    def __init__(self, work: Path, name: str, dim: int, dtype: str, files: Sequence[str], rows: int = 0,
+                 meta_bytes: int | None = None) -> None:
         """`meta_bytes` None: a new segment; else resume it at `rows` rows and that log size."""
         self.partial, self.log = work / f"{name}.partial", work / f"{name}.meta"
         self.rows = rows
         if meta_bytes is None or not (rows or meta_bytes):
             # Nothing committed: start over, whatever a crash left (even a file created, not the other).
-            self.npy, self.meta = NpyAppender(self.partial, dim, dtype), MetaLog(self.log)
+            self.npy, self.meta = NpyAppender(self.partial, dim, dtype), MetaLog(self.log, files)
         elif self.partial.exists() and self.log.exists():
             self.npy = NpyAppender(self.partial, dim, dtype, rows)
-            self.meta = MetaLog(self.log, meta_bytes)
+            self.meta = MetaLog(self.log, files, meta_bytes)
         else:
             raise OutputError(f"{self.partial} or {self.log} is missing: the work folder {work} is damaged; "
                               f"pass --overwrite to start over")
 
-    def append(self, embeddings: np.ndarray, meta: pa.Table) -> None:
+    def append(self, embeddings: np.ndarray, meta: MetaRows) -> None:
         self.npy.append(embeddings)
         self.meta.append(meta)
         self.rows += len(meta)
@@ -349,11 +255,11 @@ class _OneSegmentSink:
         self.files, self.string_ids = files, string_ids
         self.rows = start.rows if start else 0
         self._seg = None if start and start.done else \
-            _Segment(work, output.name, dim, dtype, self.rows, start.meta_bytes if start else None)
+            _Segment(work, output.name, dim, dtype, files, self.rows, start.meta_bytes if start else None)
 
     def write(self, window: Window) -> None:
         assert self._seg is not None
-        self._seg.append(window.embeddings, meta_table(window, self.files, self.string_ids))
+        self._seg.append(window.embeddings, MetaRows.of(window, 0, len(window), self.string_ids))
         self.rows += len(window)
 
     def sync(self) -> int:
@@ -442,7 +348,7 @@ class ShardSink:
             self._seal(shard, shard_rows)
         self._seg: _Segment | None = None
         if not (start and start.done) and self.rows % shard_rows:
-            self._seg = _Segment(work, self._name(self.rows // shard_rows), dim, dtype, self.rows % shard_rows,
+            self._seg = _Segment(work, self._name(self.rows // shard_rows), dim, dtype, files, self.rows % shard_rows,
                                  start.meta_bytes if start else None)
         elif not (start and start.done):
             self._discard(self.rows // shard_rows)  # a shard begun after the last commit
@@ -470,10 +376,10 @@ class ShardSink:
         lo = 0
         while lo < len(window):
             if self._seg is None:
-                self._seg = _Segment(self.work, self._name(self.rows // self.shard_rows), self.dim, self.dtype)
+                self._seg = _Segment(self.work, self._name(self.rows // self.shard_rows), self.dim, self.dtype, self.files)
             take = min(len(window) - lo, self.shard_rows - self._seg.rows)
             self._seg.append(window.embeddings[lo: lo + take],
-                             meta_table(window, self.files, self.string_ids, lo, lo + take))
+                             MetaRows.of(window, lo, lo + take, self.string_ids))
             lo += take
             self.rows += take
             if self._seg.rows == self.shard_rows:

@@ -39,6 +39,29 @@ class ArenaIds(Sequence[object]):
             return None
         return self._bytes[self._offsets[i]:self._offsets[i + 1]].tobytes().decode("utf-8")
 
+    @classmethod
+    def of(cls, ids: Sequence[str | None]) -> ArenaIds:
+        """Ids held as str (or None), as an arena."""
+        data, offsets = utf8_arena(["" if i is None else i for i in ids])
+        return cls(data, offsets, np.array([i is not None for i in ids], np.uint8))
+
+    def slice(self, lo: int, hi: int) -> ArenaIds:
+        """Ids lo..hi, copied."""
+        start = self._offsets[lo]
+        return ArenaIds(self._bytes[start:self._offsets[hi]].copy(), self._offsets[lo:hi + 1] - start,
+                        self._has_id[lo:hi].copy())
+
+    @classmethod
+    def concat(cls, parts: Sequence[ArenaIds]) -> ArenaIds:
+        offsets = np.zeros(sum(len(p) for p in parts) + 1, np.int64)
+        at, base = 1, 0
+        for p in parts:
+            offsets[at:at + len(p)] = p._offsets[1:] - p._offsets[0] + base
+            at += len(p)
+            base += int(p._offsets[-1] - p._offsets[0])
+        return cls(np.concatenate([p._bytes[p._offsets[0]:p._offsets[-1]] for p in parts]), offsets,
+                   np.concatenate([p._has_id for p in parts]))
+
     def arrow(self, lo: int, hi: int):  # type: ignore[no-untyped-def]
         """Ids lo..hi as a pyarrow string array, built from the arena without a str per record."""
         import pyarrow as pa
