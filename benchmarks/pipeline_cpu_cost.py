@@ -16,7 +16,7 @@ Per stage, CPU microseconds per record. Before: each stage's Python thread (time
 reader = the reader thread; tokenizer = WindowTokenizer.tokenize; packer = the rest of the
 tokenizer thread. After and native worker: the native threads' own CPU clocks
 (IngestPipeline.cpu_seconds). All: worker = the worker thread (null model, plus complete()'s
-scatter after), writer = the calling thread, write I/O = the output's I/O threads (pwrite of the
+scatter after), writer = the calling thread, write I/O = the output's native writing thread (pwrite of the
 embedding rows, io/npy.py). `process` is the whole process's CPU time as a check.
 
 The serial part is the CPU that one process cannot spread over more cores: the writer and the
@@ -117,6 +117,17 @@ class StageClock:
 
         return timed
 
+    def io(self, stage: str, close: Callable[[Any], None]) -> Callable[[Any], None]:
+        """NpyAppender.close, adding its native writing thread's CPU time to `stage` first."""
+        @functools.wraps(close)
+        def closing(appender: Any) -> None:
+            if appender._fd >= 0:
+                with self._lock:
+                    self.seconds[stage] += appender.io_cpu_seconds
+            close(appender)
+
+        return closing
+
 
 def cpu_flags() -> list[str]:
     try:
@@ -174,7 +185,7 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
                (Devices, "embed", clock.wrap("worker", Devices.embed)),
                (Stages, "take_native", clock.wrap("worker native", Stages.take_native)),
                (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize)),
-               (NpyAppender, "_pwrite", clock.wrap("write I/O", NpyAppender._pwrite))]
+               (NpyAppender, "close", clock.io("write I/O", NpyAppender.close))]
     stages_wall = [0.0]  # the stages' span: setting up and finishing the outputs left out
 
     def timed_stages(*a: Any, **k: Any) -> Any:

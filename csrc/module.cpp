@@ -12,6 +12,7 @@ void bind_packer(py::module_& m);
 void bind_tokenizer(py::module_& m);
 void bind_cuda(py::module_& m);
 void bind_backend(py::module_& m);
+void bind_writer(py::module_& m);
 #ifdef IGNITE_WITH_READER
 void bind_reader(py::module_& m);
 void bind_pipeline(py::module_& m);
@@ -48,6 +49,7 @@ PYBIND11_MODULE(_engine, m) {
   ignite::bind_packer(m);
   ignite::bind_tokenizer(m);
   ignite::bind_cuda(m);
+  ignite::bind_writer(m);
   ignite::bind_backend(m);  // before the pipeline and TensorRT, which take and make NativeBackends
 #ifdef IGNITE_WITH_READER
   ignite::bind_reader(m);

@@ -32,6 +32,19 @@ class Ring:
     @property
     def closed(self) -> bool: ...
 
+class FileWriter:
+    """Appends byte ranges to an open file descriptor on a native thread (pwrite at each range's
+    offset, in order, never taking the GIL); written ranges leave the page cache two writes behind."""
+    def __init__(self, fd: int) -> None: ...
+    def submit(self, data: np.ndarray | bytes, offset: int) -> int:
+        """Queue a C-contiguous buffer (kept alive until written); its ticket. OSError if a write failed."""
+    def wait(self, ticket: int) -> None:
+        """Until `ticket` is written (GIL released); OSError (with errno) if a write failed."""
+    @property
+    def cpu_seconds(self) -> float: ...
+    def close(self) -> None:
+        """Wait for every queued range and stop the thread; never raises."""
+
 class BuildInfo(TypedDict):
     cuda: bool
     tensorrt: bool

@@ -2,7 +2,8 @@
 # The Python tests that drive the native bindings hardest, against an ignite._engine built with
 # AddressSanitizer: lifetimes across the binding (a batch outliving its pipeline, a failed run's
 # objects collected later) are invisible to the C++ tests and, without ASan, corrupt the heap
-# silently until some later garbage collection aborts. Build tree: build/pybind-address
+# silently until some later garbage collection aborts (as would bytes freed while the native file
+# writer still reads them). Build tree: build/pybind-address
 # (IGNITE_CTEST_ROOT=dir puts it elsewhere). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,5 +33,5 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=lib
 export ASAN_OPTIONS="detect_leaks=0 abort_on_error=1 ${ASAN_OPTIONS:-}"
 python -c "import ignite._engine as e, sys; sys.exit(0 if e.__file__.startswith('$PWD/$pkg/') else 'loaded ' + e.__file__)"
 python -m pytest -q -s -p no:cacheprovider tests/test_ingest_pipeline.py tests/test_malformed.py \
-        tests/test_native_reader.py "$@"
+        tests/test_native_reader.py tests/test_file_writer.py "$@"
 echo "   (pybind address: $((SECONDS - start)) s including build)"

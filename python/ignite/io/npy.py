@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import collections
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from ignite import _engine
 
 HEADER_BYTES = 128  # room for any 2-D shape; numpy pads headers to a multiple of 64
 
@@ -25,13 +26,13 @@ class NpyAppender:
     """Appends float rows to `partial`. With `rows` given, reopens an existing partial file and
     truncates it to that many rows (bytes past the last commit are a torn write).
 
-    Each append is written by one of WRITE_THREADS threads with its own pwrite at its rows'
-    offset: copying the rows into the page cache is most of a writer's work and would otherwise
-    run on the one thread that commits. sync() and close() wait for every write first, so a
-    commit's fsync covers all rows appended before it; a write's error is raised by the next
-    append, sync or close."""
+    The rows are written by a native thread (ignite._engine.FileWriter) with a pwrite at their
+    offset: copying them into the page cache is most of a writer's work, and would otherwise run
+    on the thread that commits, or take the GIL on each hand-over. Written rows leave the page
+    cache (a streamed output is not read again). sync() and close() wait for every write first,
+    so a commit's fsync covers all rows appended before it; a write's error (OSError with its
+    errno) is raised by the next append, sync or close."""
 
-    WRITE_THREADS = 2
     MAX_PENDING = 4  # appends written or queued: bounds the memory their rows hold
 
     def __init__(self, partial: Path, dim: int, dtype: str, rows: int | None = None) -> None:
@@ -39,8 +40,8 @@ class NpyAppender:
         self.dim = dim
         self.dtype = np.dtype(dtype)
         self.row_bytes = dim * self.dtype.itemsize
-        self._pending: collections.deque[Future[None]] = collections.deque()
-        self._pool: ThreadPoolExecutor | None = None
+        self._tickets: collections.deque[int] = collections.deque()
+        self._last = 0
         if rows is None:
             self._fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
             self.rows = 0
@@ -58,63 +59,41 @@ class NpyAppender:
                 os.close(self._fd)
                 raise
             self.rows = rows
+        self._writer = _engine.FileWriter(self._fd)
 
     def _write_header(self) -> None:
-        self._pwrite(memoryview(_header(self.dtype, 0, self.dim)), 0)
-
-    def _pwrite(self, data: memoryview, offset: int) -> None:
-        """All of `data` at `offset` (the I/O threads' work; the GIL is released in the call)."""
-        start, size = offset, len(data)
-        while data:
-            written = os.pwrite(self._fd, data, offset)
-            data, offset = data[written:], offset + written
-        self._release(max(HEADER_BYTES, start - 2 * size), start)
-
-    def _release(self, lo: int, hi: int) -> None:
-        """Hand the rows in [lo, hi) back to the kernel. A streamed output is not read again, and
-        its page cache would grow with the file: terabytes for a big corpus, evicting what is
-        read. Each range is advised twice, by the next two writes: the first starts its writeback,
-        the second drops its pages once clean (dirty pages are never dropped). The next writes then
-        reuse warm pages, where fresh ones cost a fault each (4 µs a record on a VM that returns
-        freed memory to its host). fsync at commit still makes every row durable."""
-        if hi > lo and hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(self._fd, lo, hi - lo, os.POSIX_FADV_DONTNEED)
+        header = _header(self.dtype, 0, self.dim)
+        if os.pwrite(self._fd, header, 0) != len(header):
+            raise OSError(f"{self.partial}: short write of the .npy header")
 
     def append(self, rows: np.ndarray) -> None:
         data = np.ascontiguousarray(rows, dtype=self.dtype)
         assert data.ndim == 2 and data.shape[1] == self.dim, data.shape
-        if len(self._pending) >= self.MAX_PENDING:
-            self._pending.popleft().result()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.WRITE_THREADS, thread_name_prefix="ignite-npy")
-        # The array's own bytes, no copy; the task's reference keeps them alive until written.
-        offset = HEADER_BYTES + self.rows * self.row_bytes
-        self._pending.append(self._pool.submit(self._pwrite, memoryview(data).cast("B"), offset))
+        if len(self._tickets) >= self.MAX_PENDING:
+            self._writer.wait(self._tickets.popleft())
+        # The array's own bytes, no copy: the writer holds a reference until they are written.
+        self._last = self._writer.submit(data, HEADER_BYTES + self.rows * self.row_bytes)
+        self._tickets.append(self._last)
         self.rows += data.shape[0]
 
-    def _drain(self) -> None:
-        """Wait for every write; raise the first one's error."""
-        while self._pending:
-            self._pending.popleft().result()
+    @property
+    def io_cpu_seconds(self) -> float:
+        """CPU time of the writing thread so far."""
+        return self._writer.cpu_seconds
 
     def sync(self) -> None:
-        self._drain()
+        if self._last:
+            self._writer.wait(self._last)  # raises the first failed write's error
+        self._tickets.clear()
         os.fsync(self._fd)
 
     def close(self) -> None:
         """Close without finishing; never raises (a failed write is a torn write, cut on resume)."""
-        try:
-            self._drain()
-        except OSError:
-            pass
-        finally:
-            self._pending.clear()
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+        if self._fd >= 0:
+            self._writer.close()
+            self._tickets.clear()
+            os.close(self._fd)
+            self._fd = -1
 
 
 def write_final_header(partial: Path, dim: int, dtype: str, rows_in_header: int | None = None) -> int:
