@@ -16,7 +16,7 @@ Per stage, CPU microseconds per record. Before: each stage's Python thread (time
 reader = the reader thread; tokenizer = WindowTokenizer.tokenize; packer = the rest of the
 tokenizer thread. After and native worker: the native threads' own CPU clocks
 (IngestPipeline.cpu_seconds). All: worker = the worker thread (null model, plus complete()'s
-scatter after), writer = the calling thread, write I/O = the output's native writing thread (pwrite of the
+scatter after), writer = the calling thread, write I/O = the output's native writing threads (pwrite of the
 embedding rows, io/npy.py). `process` is the whole process's CPU time as a check.
 
 The serial part is the CPU that one process cannot spread over more cores: the writer and the
@@ -118,7 +118,7 @@ class StageClock:
         return timed
 
     def io(self, stage: str, close: Callable[[Any], None]) -> Callable[[Any], None]:
-        """NpyAppender.close, adding its native writing thread's CPU time to `stage` first."""
+        """NpyAppender.close, adding its native writing threads' CPU time to `stage` first."""
         @functools.wraps(close)
         def closing(appender: Any) -> None:
             if appender._fd >= 0:

@@ -24,7 +24,7 @@ constexpr std::chrono::milliseconds kSignalCheck{50};
 
 class PyFileWriter {
  public:
-  explicit PyFileWriter(int fd) : writer_(std::make_unique<FileWriter>(fd)) {}
+  PyFileWriter(int fd, unsigned threads) : writer_(std::make_unique<FileWriter>(fd, threads)) {}
   ~PyFileWriter() { close(); }
 
   std::uint64_t submit(const py::buffer& data, std::uint64_t offset) {
@@ -91,16 +91,16 @@ class PyFileWriter {
 
 void bind_writer(py::module_& m) {
   py::class_<PyFileWriter>(m, "FileWriter",
-                           "Appends byte ranges to an open file descriptor on a native thread: pwrite at each "
-                           "range's offset, in order, with the GIL never taken; written ranges leave the page cache "
-                           "two writes behind. The descriptor stays the caller's: close() the writer first.")
-      .def(py::init<int>(), py::arg("fd"))
+                           "Appends byte ranges to an open file descriptor on native threads: pwrite at each range's "
+                           "offset, with the GIL never taken; tickets complete in order; written ranges leave the "
+                           "page cache two writes behind. The descriptor stays the caller's: close() the writer first.")
+      .def(py::init<int, unsigned>(), py::arg("fd"), py::arg("threads") = 2)
       .def("submit", &PyFileWriter::submit, py::arg("data"), py::arg("offset"),
            "Queue a C-contiguous buffer at `offset`; its ticket. The buffer is kept alive until written. Raises "
            "OSError (with errno) if an earlier write failed.")
       .def("wait", &PyFileWriter::wait, py::arg("ticket"),
            "Wait until `ticket` is written (the GIL released); raises OSError if a write failed.")
-      .def_property_readonly("cpu_seconds", &PyFileWriter::cpu_seconds, "CPU time of the writing thread.")
+      .def_property_readonly("cpu_seconds", &PyFileWriter::cpu_seconds, "CPU time of the writing threads.")
       .def("close", &PyFileWriter::close, "Wait for every queued range and stop the thread (never raises).");
 }
 

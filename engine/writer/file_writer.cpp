@@ -3,28 +3,41 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <numeric>
 
 namespace ignite::writer {
 
-FileWriter::FileWriter(int fd) : fd_(fd), thread_([this] { run(); }) {}
+namespace {
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+}  // namespace
+
+FileWriter::FileWriter(int fd, unsigned threads) : fd_(fd), cpu_seconds_(std::max(1u, threads), 0.0) {
+  for (std::size_t slot = 0; slot < cpu_seconds_.size(); ++slot) threads_.emplace_back([this, slot] { run(slot); });
+}
 
 FileWriter::~FileWriter() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     closing_ = true;
   }
-  queued_.notify_one();
-  thread_.join();
+  queued_.notify_all();
+  for (auto& t : threads_) t.join();
 }
 
 std::uint64_t FileWriter::submit(const void* data, std::size_t size, std::uint64_t offset) {
   std::uint64_t ticket;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back({static_cast<const unsigned char*>(data), size, offset});
     ticket = ++submitted_;
+    queue_.push_back({static_cast<const unsigned char*>(data), size, offset, ticket});
+    finished_.push_back(false);
   }
   queued_.notify_one();
   return ticket;
@@ -47,16 +60,8 @@ int FileWriter::error() const {
 
 double FileWriter::cpu_seconds() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return cpu_seconds_;
+  return std::accumulate(cpu_seconds_.begin(), cpu_seconds_.end(), 0.0);
 }
-
-namespace {
-double thread_cpu_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-}  // namespace
 
 int FileWriter::write_all(const Range& r) {
   const unsigned char* p = r.data;
@@ -76,15 +81,17 @@ int FileWriter::write_all(const Range& r) {
   // The two writes' worth before this one: each range is advised twice (see the header).
   const std::uint64_t behind = 2 * static_cast<std::uint64_t>(r.size);
   const std::uint64_t lo = r.offset > behind ? r.offset - behind : 0;
-  if (r.offset > lo) ::posix_fadvise(fd_, static_cast<off_t>(lo), static_cast<off_t>(r.offset - lo), POSIX_FADV_DONTNEED);
+  if (r.offset > lo) {
+    ::posix_fadvise(fd_, static_cast<off_t>(lo), static_cast<off_t>(r.offset - lo), POSIX_FADV_DONTNEED);
+  }
   return 0;
 }
 
-void FileWriter::run() {
+void FileWriter::run(std::size_t slot) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     queued_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // closing, and every range is done
+    if (queue_.empty()) return;  // closing, and every range is taken
     const Range r = queue_.front();
     queue_.pop_front();
     const bool failed = error_ != 0;
@@ -92,10 +99,16 @@ void FileWriter::run() {
     const int err = failed ? 0 : write_all(r);
     const double cpu = thread_cpu_seconds();
     lock.lock();
-    cpu_seconds_ = cpu;
+    cpu_seconds_[slot] = cpu;
     if (err != 0 && error_ == 0) error_ = err;
-    ++completed_;
-    done_.notify_all();
+    finished_[r.ticket - completed_ - 1] = true;
+    bool advanced = false;
+    while (!finished_.empty() && finished_.front()) {
+      finished_.pop_front();
+      ++completed_;
+      advanced = true;
+    }
+    if (advanced) done_.notify_all();
   }
 }
 

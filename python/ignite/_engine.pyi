@@ -33,9 +33,10 @@ class Ring:
     def closed(self) -> bool: ...
 
 class FileWriter:
-    """Appends byte ranges to an open file descriptor on a native thread (pwrite at each range's
-    offset, in order, never taking the GIL); written ranges leave the page cache two writes behind."""
-    def __init__(self, fd: int) -> None: ...
+    """Appends byte ranges to an open file descriptor on native threads (pwrite at each range's
+    offset, never taking the GIL; tickets complete in order); written ranges leave the page cache
+    two writes behind."""
+    def __init__(self, fd: int, threads: int = 2) -> None: ...
     def submit(self, data: np.ndarray | bytes, offset: int) -> int:
         """Queue a C-contiguous buffer (kept alive until written); its ticket. OSError if a write failed."""
     def wait(self, ticket: int) -> None:

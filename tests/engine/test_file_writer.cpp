@@ -1,6 +1,6 @@
 // Tests of engine/writer/file_writer.h: every byte lands at its offset whatever the order and size
-// of the ranges, tickets complete in order, a failed write stops the writer with its errno, and
-// the destructor waits for what was queued.
+// of the ranges and the number of threads, tickets complete in order, a failed write stops the
+// writer with its errno, and the destructor waits for what was queued.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -50,7 +50,7 @@ struct TempFile {
 
 // Random ranges (0 to 1 MB) appended back to back, some submitted before earlier ones are written:
 // the file equals the concatenation, and every ticket comes back in order.
-void ranges_land_at_their_offsets() {
+void ranges_land_at_their_offsets(unsigned threads) {
   TempFile f;
   std::mt19937_64 rng(11);
   std::vector<std::vector<unsigned char>> buffers;
@@ -61,8 +61,8 @@ void ranges_land_at_their_offsets() {
   }
   std::vector<unsigned char> expected;
   {
-    FileWriter w(f.fd);
-    std::uint64_t offset = 0, last = 0;
+    FileWriter w(f.fd, threads);
+    std::uint64_t offset = 0, last = 0, seen = 0;
     for (const auto& b : buffers) {
       const std::uint64_t ticket = w.submit(b.data(), b.size(), offset);
       CHECK(ticket == last + 1);
@@ -70,6 +70,9 @@ void ranges_land_at_their_offsets() {
       offset += b.size();
       expected.insert(expected.end(), b.begin(), b.end());
       if (ticket % 7 == 0) CHECK(w.wait(ticket, 10s) && w.completed() >= ticket);
+      const std::uint64_t now = w.completed();
+      CHECK(now >= seen && now <= ticket);  // never backwards, never past what was submitted
+      seen = now;
     }
     CHECK(w.wait(last, 10s));
     CHECK(w.completed() == last);
@@ -126,7 +129,7 @@ void failed_write_stops_the_writer() {
 void waits_race_the_writer() {
   TempFile f;
   std::vector<unsigned char> row(1536, 'r');
-  FileWriter w(f.fd);
+  FileWriter w(f.fd, 4);
   std::mt19937 rng(3);
   std::uint64_t last = 0;
   for (int i = 0; i < 4000; ++i) {
@@ -141,7 +144,8 @@ void waits_race_the_writer() {
 
 int main() {
   const std::pair<const char*, void (*)()> tests[] = {
-      {"ranges_land_at_their_offsets", ranges_land_at_their_offsets},
+      {"ranges_land_at_their_offsets_1_thread", [] { ranges_land_at_their_offsets(1); }},
+      {"ranges_land_at_their_offsets_3_threads", [] { ranges_land_at_their_offsets(3); }},
       {"out_of_order_offsets", out_of_order_offsets},
       {"failed_write_stops_the_writer", failed_write_stops_the_writer},
       {"waits_race_the_writer", waits_race_the_writer},

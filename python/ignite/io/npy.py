@@ -26,7 +26,7 @@ class NpyAppender:
     """Appends float rows to `partial`. With `rows` given, reopens an existing partial file and
     truncates it to that many rows (bytes past the last commit are a torn write).
 
-    The rows are written by a native thread (ignite._engine.FileWriter) with a pwrite at their
+    The rows are written by native threads (ignite._engine.FileWriter) with a pwrite at their
     offset: copying them into the page cache is most of a writer's work, and would otherwise run
     on the thread that commits, or take the GIL on each hand-over. Written rows leave the page
     cache (a streamed output is not read again). sync() and close() wait for every write first,
@@ -78,7 +78,7 @@ class NpyAppender:
 
     @property
     def io_cpu_seconds(self) -> float:
-        """CPU time of the writing thread so far."""
+        """CPU time of the writing threads so far."""
         return self._writer.cpu_seconds
 
     def sync(self) -> None:
