@@ -98,7 +98,7 @@ if [ $mode = gpu ] && [ "$(left)" -gt 30 ]; then
   cores=$(nproc)
   say "pipeline CPU cost on $cores cores ($(left) s left)"
   timeout "$(left)" "$python" benchmarks/pipeline_cpu_cost.py --input "$data" --limit 200000 --repeat 1 \
-    --batch-tokens 65536 --window-records 65536 --scaling-threads "1,$(( cores / 4 )),$(( cores / 2 )),$(( cores - 2 ))" \
+    --batch-tokens 65536 --window-records 16384 --scaling-threads "1,$(( cores / 4 )),$(( cores / 2 )),$(( cores - 2 ))" \
     --json "$out/pipeline_cpu_cost.json" > "$out/pipeline_cpu_cost.txt" 2>&1 || say "pipeline CPU cost cut short"
   tail -n 20 "$out/pipeline_cpu_cost.txt" >&2
 fi

@@ -164,7 +164,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     r.add_argument("--batch-tokens", type=_positive, default=None,
                    help="padded tokens per batch (default: 2048 on CPU, 65536 on GPU)")
     r.add_argument("--window-records", type=_positive, default=None,
-                   help="records per window, the unit of sorting and of commits (default: 2048 on CPU, 65536 on GPU)")
+                   help="records per window, the unit of sorting and of commits (default: 2048 on CPU, 16384 on GPU)")
     r.add_argument("--tokenizer-threads", type=_positive, default=None,
                    help="threads of the native tokenizer (default: 1 on CPU, where the backend keeps the other "
                         "cores; all cores but two on GPU, where they feed the devices)")
