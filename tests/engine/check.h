@@ -2,7 +2,9 @@
 // run reports every broken expectation; main returns non-zero when any failed.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
+#include <utility>
 
 #include "core/error.h"
 
@@ -18,6 +20,19 @@ bool throws_invalid(F&& f) {
     return true;
   }
   return false;
+}
+
+// Runs each named test in turn, printing whether its checks held and how long it took.
+template <std::size_t N>
+void run_named(const std::pair<const char*, void (*)()> (&tests)[N]) {
+  for (const auto& [name, test] : tests) {
+    const int before = failures;
+    const auto start = std::chrono::steady_clock::now();
+    test();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    std::printf("%-40s %s (%lld ms)\n", name, failures == before ? "ok" : "FAILED", static_cast<long long>(ms.count()));
+    std::fflush(stdout);
+  }
 }
 
 // main's last line: prints the outcome and returns the exit status (non-zero when any CHECK failed).

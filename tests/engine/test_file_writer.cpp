@@ -22,7 +22,6 @@
 #include "check.h"
 
 using ignite::writer::FileWriter;
-using ignite_test::failures;
 using namespace std::chrono_literals;
 
 namespace {
@@ -150,13 +149,6 @@ int main() {
       {"failed_write_stops_the_writer", failed_write_stops_the_writer},
       {"waits_race_the_writer", waits_race_the_writer},
   };
-  for (const auto& [name, test] : tests) {
-    const int before = failures;
-    const auto start = std::chrono::steady_clock::now();
-    test();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    std::printf("%-40s %s (%lld ms)\n", name, failures == before ? "ok" : "FAILED", static_cast<long long>(ms.count()));
-    std::fflush(stdout);
-  }
+  ignite_test::run_named(tests);
   return ignite_test::finish("test_file_writer");
 }

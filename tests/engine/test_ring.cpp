@@ -20,7 +20,6 @@ using ignite::BlockingRing;
 using ignite::Ring;
 using ignite::RingStatus;
 
-using ignite_test::failures;
 
 struct Counted {
   static std::atomic<int> alive;
@@ -274,13 +273,6 @@ int main() {
       {"ping_pong_never_loses_a_wakeup", ping_pong_never_loses_a_wakeup},
       {"many_threads_each_item_once", many_threads_each_item_once},
   };
-  for (const auto& [name, test] : tests) {
-    const int before = failures;
-    const auto start = std::chrono::steady_clock::now();
-    test();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    std::printf("%-40s %s (%lld ms)\n", name, failures == before ? "ok" : "FAILED", static_cast<long long>(ms.count()));
-    std::fflush(stdout);
-  }
+  ignite_test::run_named(tests);
   return ignite_test::finish("test_ring");
 }
