@@ -1,5 +1,6 @@
-// Binds ignite::writer::FileWriter as ignite._engine.FileWriter. The binding keeps a reference to
-// each submitted buffer until its range is written, so Python can never free bytes in flight.
+// Binds ignite::writer::FileWriter as ignite._engine.FileWriter. The binding keeps each submitted
+// buffer exported (a held Py_buffer view) until its range is written, so Python can neither free
+// nor resize bytes in flight.
 #include <pybind11/pybind11.h>
 
 #include <Python.h>
@@ -31,10 +32,10 @@ class PyFileWriter {
     FileWriter& w = get();
     release_written();
     raise_if_failed();
-    const py::buffer_info info = data.request();
+    py::buffer_info info = data.request();
     if (!PyBuffer_IsContiguous(info.view(), 'C')) throw InvalidArgument("FileWriter.submit: the buffer is not contiguous");
     const std::uint64_t ticket = w.submit(info.ptr, static_cast<std::size_t>(info.size * info.itemsize), offset);
-    held_.emplace_back(ticket, data);  // kept alive until written
+    held_.emplace_back(ticket, std::move(info));  // released (with the GIL) once written
     return ticket;
   }
 
@@ -84,7 +85,7 @@ class PyFileWriter {
   }
 
   std::unique_ptr<FileWriter> writer_;
-  std::deque<std::pair<std::uint64_t, py::object>> held_;
+  std::deque<std::pair<std::uint64_t, py::buffer_info>> held_;
 };
 
 }  // namespace

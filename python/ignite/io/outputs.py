@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 from ignite import faults
 from ignite.errors import OutputError, UsageError
 from ignite.io.manifest import RUN_FILE, Committed
+from ignite.io.metadata import ROW_GROUP_ROWS, MetaLog, MetaRows, meta_schema, read_meta_log
 from ignite.io.npy import HEADER_BYTES, NpyAppender, fsync_dir, write_final_header
 from ignite.io.verify import SHARD_NAME, expect_rows, npy_rows, parquet_rows
-from ignite.io.metadata import ROW_GROUP_ROWS, MetaLog, MetaRows, meta_schema, read_meta_log
 from ignite.rows.window import Window
 
 OUTPUT_KINDS = ("npy", "parquet", "dir")
