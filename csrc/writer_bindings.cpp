@@ -40,9 +40,10 @@ class PyFileWriter {
   }
 
   // Waits without the GIL, in slices so Python can deliver signals; raises the writer's error.
+  // The writer is looked up each slice: a signal handler run between slices may have closed it.
   void wait(std::uint64_t ticket) {
-    FileWriter& w = get();
     for (;;) {
+      FileWriter& w = get();
       bool done;
       {
         py::gil_scoped_release nogil;
