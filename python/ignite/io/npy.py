@@ -62,9 +62,12 @@ class NpyAppender:
         self._writer = _engine.FileWriter(self._fd)
 
     def _write_header(self) -> None:
-        header = _header(self.dtype, 0, self.dim)
-        if os.pwrite(self._fd, header, 0) != len(header):
-            raise OSError(f"{self.partial}: short write of the .npy header")
+        """The placeholder header, before the writer starts; a short write is retried, so a full
+        disk raises its own errno."""
+        data, at = memoryview(_header(self.dtype, 0, self.dim)), 0
+        while data:
+            written = os.pwrite(self._fd, data, at)
+            data, at = data[written:], at + written
 
     def append(self, rows: np.ndarray) -> None:
         data = np.ascontiguousarray(rows, dtype=self.dtype)
