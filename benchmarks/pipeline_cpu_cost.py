@@ -33,7 +33,10 @@ at 1 kHz over one native-worker run in a child process; with it the serial part 
 time plus the reader's.
 
 Also measured: whole pipeline and ingest alone (reader + tokenizer pool + packer, with a consumer
-completing zeros) at each of --scaling-threads tokenizer threads (default 1 and 2); the same run
+completing zeros) at each of --scaling-threads tokenizer threads (default 1 and 2); the whole
+pipeline pinned to 1 core then all cores, as a whole call and in its steady state (the records/s
+after the first quarter of the records, so start-up, first-touch of buffers and finishing the
+outputs, which a long run amortizes, are left out); the same run
 with a Python thread spinning beside, and with another process spinning instead (on a small
 machine a spinner takes a core as well as the GIL's turns: the loss against the process is the
 GIL's).
@@ -74,6 +77,7 @@ PATHS = ("before", "after", "native worker")
 # (takes a core only): the gap between the two is what the GIL costs.
 SPINNERS = ("thread", "process")
 GIL_SAMPLE_HZ = 1000
+STEADY_SKIP = 0.25  # of the records: the steady-state rate starts after them
 CPU_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "sha_ni")
 
 
@@ -129,6 +133,31 @@ class StageClock:
         return closing
 
 
+def appended(marks: list[tuple[float, int]], append: Callable[[Any, np.ndarray], None]) -> Callable[..., None]:
+    """NpyAppender.append, noting when each window's rows were handed to the output and how many."""
+    @functools.wraps(append)
+    def noting(appender: Any, rows: np.ndarray) -> None:
+        append(appender, rows)
+        marks.append((time.perf_counter(), len(rows)))
+
+    return noting
+
+
+def steady_rate(marks: list[tuple[float, int]], skip: float = STEADY_SKIP) -> float:
+    """Records/s once the run is under way: the rows appended after the first `skip` of them, over
+    the time from then to the last append. What a run of 10^9 records sees: start-up, the first
+    touch of the pipeline's buffers and finishing the outputs left out. NaN for too few windows."""
+    total = sum(rows for _, rows in marks)
+    done = 0
+    for k, (at, rows) in enumerate(marks):
+        done += rows
+        if done >= skip * total:
+            break
+    if k + 1 >= len(marks):
+        return float("nan")
+    return (total - done) / (marks[-1][0] - at)
+
+
 def cpu_flags() -> list[str]:
     try:
         flags = next(ln for ln in open("/proc/cpuinfo") if ln.startswith("flags")).split(":")[1].split()
@@ -180,12 +209,14 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
     start = work.create({"format": 1, "inputs": [], "options": {}})
     files = expand_inputs([str(p) for p in inputs])
     clock = StageClock()
+    marks: list[tuple[float, int]] = []
     patches = [(Stages, "read", clock.wrap("reader", Stages.read)),
                (Stages, "tokenize", clock.wrap("tokenizer thread", Stages.tokenize)),
                (Devices, "embed", clock.wrap("worker", Devices.embed)),
                (Stages, "take_native", clock.wrap("worker native", Stages.take_native)),
                (WindowTokenizer, "tokenize", clock.wrap("tokenizer", WindowTokenizer.tokenize)),
-               (NpyAppender, "close", clock.io("write I/O", NpyAppender.close))]
+               (NpyAppender, "close", clock.io("write I/O", NpyAppender.close)),
+               (NpyAppender, "append", appended(marks, NpyAppender.append))]
     stages_wall = [0.0]  # the stages' span: setting up and finishing the outputs left out
 
     def timed_stages(*a: Any, **k: Any) -> Any:
@@ -240,7 +271,7 @@ def run_once(path: str, inputs: list[Path], out_dir: Path, tokenizer_json: Path,
     result.update(total=sum(stage_s.values()) / n * 1e6, process=cpu / n * 1e6, wall_records_per_s=n / wall,
                   stages_records_per_s=n / stages_wall[0],
                   records=n, batches=stats.batches, files=len(files),
-                  worker_python=(s["worker"] - s["worker native"]) / n * 1e6)
+                  worker_python=(s["worker"] - s["worker native"]) / n * 1e6, steady_records_per_s=steady_rate(marks))
     if spinner == "thread":
         result["spinner_iterations_per_s"] = spins[0] / wall
     for f in out_dir.iterdir():
@@ -295,18 +326,24 @@ def pinned(cpus: set[int]) -> Iterator[None]:
 def core_scaling(src: Path, out_dir: Path, tokenizer_json: Path, args: argparse.Namespace) -> dict[str, Any]:
     """The whole native-worker pipeline pinned to 1 core, then to all this process may use, with as
     many tokenizer threads as cores, in --repeat rounds back to back: wall records/s (the best of
-    each) and the median of the rounds' ratios. Adding cores is what the projection multiplies."""
+    each) and the median of the rounds' ratios, for the whole call and for its steady state
+    (steady_rate). Adding cores is what the projection multiplies, at the steady state's ratio."""
     cpus = sorted(os.sched_getaffinity(0))
+    result: dict[str, Any] = {"cores": len(cpus)}
     rounds = []
     for _ in range(args.repeat):
-        rates = {}
+        runs = {}
         for n in (1, len(cpus)):
             with pinned(set(cpus[:n])):
-                rates[n] = run_once("native worker", [src], out_dir, tokenizer_json, args, threads=n)["wall_records_per_s"]
-        rounds.append(rates)
-    ratios = sorted(r[len(cpus)] / r[1] for r in rounds)
-    return {"cores": len(cpus), "one_core": max(r[1] for r in rounds), "all_cores": max(r[len(cpus)] for r in rounds),
-            "ratio_median": float(np.median(ratios)), "ratio_min": ratios[0], "ratio_max": ratios[-1]}
+                runs[n] = run_once("native worker", [src], out_dir, tokenizer_json, args, threads=n)
+        rounds.append(runs)
+    for key, prefix in (("wall_records_per_s", ""), ("steady_records_per_s", "steady_")):
+        ratios = sorted(r[len(cpus)][key] / r[1][key] for r in rounds)
+        result.update({f"{prefix}one_core": max(r[1][key] for r in rounds),
+                       f"{prefix}all_cores": max(r[len(cpus)][key] for r in rounds),
+                       f"{prefix}ratio_median": float(np.median(ratios)), f"{prefix}ratio_min": ratios[0],
+                       f"{prefix}ratio_max": ratios[-1]})
+    return result
 
 
 def gil_held(src: Path, tokenizer_json: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -451,9 +488,13 @@ def main() -> None:
               f"tokenizer threads as cores): {cores['one_core']:,.0f} -> {cores['all_cores']:,.0f} records/s, "
               f"{cores['ratio_median']:.2f}x (median of {args.repeat} rounds; {cores['ratio_min']:.2f}-"
               f"{cores['ratio_max']:.2f})")
+        print(f"  steady state (records/s after the first {STEADY_SKIP:.0%} of the records, to the last window; start-up "
+              f"and finishing left out): {cores['steady_one_core']:,.0f} -> {cores['steady_all_cores']:,.0f} records/s, "
+              f"{cores['steady_ratio_median']:.2f}x ({cores['steady_ratio_min']:.2f}-{cores['steady_ratio_max']:.2f})")
     ingest = scaling["ingest after"]
     efficiency = min(1.0, ingest[str(most)] / ingest[str(least)] / (most / least)) if most > least else 1.0
-    core_efficiency = min(1.0, cores["ratio_median"] / cores["cores"]) if cores else None
+    # A run long enough to need 16 cores is all steady state.
+    core_efficiency = min(1.0, cores["steady_ratio_median"] / cores["cores"]) if cores else None
     n_cores = 16
     projected: dict[str, float] = {}
     pipelined: dict[str, float] = {}
@@ -473,7 +514,7 @@ def main() -> None:
               f"the run: min({by_cores:,.0f}, 1 / {slowest:.2f} us) = {pipelined[path]:,.0f} records/s")
         if core_efficiency is not None:
             by_added_cores = n_cores * core_efficiency * 1e6 / (serial + parallel)
-            print(f"  with the measured core scaling ({core_efficiency:.2f} efficiency) in place of the tokenizer "
+            print(f"  with the measured steady-state core scaling ({core_efficiency:.2f} efficiency) in place of the tokenizer "
                   f"threads': min({by_added_cores:,.0f}, {by_serial:,.0f}) = {min(by_added_cores, by_serial):,.0f} "
                   f"records/s")
     for path in PATHS:

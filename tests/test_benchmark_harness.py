@@ -67,6 +67,7 @@ def test_pipeline_cpu_cost_runs(tmp_path: Path) -> None:
         assert set(data["spinner"][path]) == {"thread", "process"}
     assert data["results"]["native worker"]["worker_python"] < data["results"]["after"]["worker"]
     assert data["core_scaling"] is None or data["core_scaling"]["ratio_median"] > 0
+    assert data["core_scaling"] is None or data["core_scaling"]["steady_ratio_median"] > 0  # 8 windows: a steady part
     gil = data["gil_held_sampled"]  # sampled by py-spy where it runs; else the reason it did not
     assert "error" in gil or (gil["records"] == 500 and gil["total"] >= 0)
     assert out.with_suffix(".png").stat().st_size > 1000
