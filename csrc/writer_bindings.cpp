@@ -25,7 +25,7 @@ constexpr std::chrono::milliseconds kSignalCheck{50};
 
 class PyFileWriter {
  public:
-  PyFileWriter(int fd, unsigned threads) : writer_(std::make_unique<FileWriter>(fd, threads)) {}
+  PyFileWriter(int fd, unsigned threads, bool direct) : writer_(std::make_unique<FileWriter>(fd, threads, direct)) {}
   ~PyFileWriter() { close(); }
 
   std::uint64_t submit(const py::buffer& data, std::uint64_t offset) {
@@ -57,6 +57,8 @@ class PyFileWriter {
   }
 
   double cpu_seconds() { return get().cpu_seconds(); }
+
+  bool direct() { return get().direct(); }
 
   // Waits for every queued range (written or dropped after an error) and stops the thread.
   void close() {
@@ -94,15 +96,18 @@ class PyFileWriter {
 void bind_writer(py::module_& m) {
   py::class_<PyFileWriter>(m, "FileWriter",
                            "Appends byte ranges to an open file descriptor on native threads: pwrite at each range's "
-                           "offset, with the GIL never taken; tickets complete in order; written ranges leave the "
-                           "page cache two writes behind. The descriptor stays the caller's: close() the writer first.")
-      .def(py::init<int, unsigned>(), py::arg("fd"), py::arg("threads") = 2)
+                           "offset, with the GIL never taken; tickets complete in order; whole blocks bypass the page "
+                           "cache (O_DIRECT) where the file system allows, and the rest leaves it two writes behind. "
+                           "The descriptor stays the caller's: close() the writer first.")
+      .def(py::init<int, unsigned, bool>(), py::arg("fd"), py::arg("threads") = 2, py::arg("direct") = true)
       .def("submit", &PyFileWriter::submit, py::arg("data"), py::arg("offset"),
            "Queue a C-contiguous buffer at `offset`; its ticket. The buffer is kept alive until written. Raises "
            "OSError (with errno) if an earlier write failed.")
       .def("wait", &PyFileWriter::wait, py::arg("ticket"),
            "Wait until `ticket` is written (the GIL released); raises OSError if a write failed.")
       .def_property_readonly("cpu_seconds", &PyFileWriter::cpu_seconds, "CPU time of the writing threads.")
+      .def_property_readonly("direct", &PyFileWriter::direct,
+                             "Whether whole blocks still go out with O_DIRECT (false where refused).")
       .def("close", &PyFileWriter::close, "Wait for every queued range and stop the thread (never raises).");
 }
 

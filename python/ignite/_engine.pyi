@@ -34,15 +34,18 @@ class Ring:
 
 class FileWriter:
     """Appends byte ranges to an open file descriptor on native threads (pwrite at each range's
-    offset, never taking the GIL; tickets complete in order); written ranges leave the page cache
-    two writes behind."""
-    def __init__(self, fd: int, threads: int = 2) -> None: ...
+    offset, never taking the GIL; tickets complete in order); whole blocks bypass the page cache
+    (O_DIRECT) where the file system allows (`direct`), and the rest leaves it two writes behind."""
+    def __init__(self, fd: int, threads: int = 2, direct: bool = True) -> None: ...
     def submit(self, data: np.ndarray | bytes, offset: int) -> int:
         """Queue a C-contiguous buffer (kept alive until written); its ticket. OSError if a write failed."""
     def wait(self, ticket: int) -> None:
         """Until `ticket` is written (GIL released); OSError (with errno) if a write failed."""
     @property
     def cpu_seconds(self) -> float: ...
+    @property
+    def direct(self) -> bool:
+        """Whether whole blocks still go out with O_DIRECT (false where refused)."""
     def close(self) -> None:
         """Wait for every queued range and stop the thread; never raises."""
 

@@ -27,9 +27,10 @@ class NpyAppender:
     truncates it to that many rows (bytes past the last commit are a torn write).
 
     The rows are written by native threads (ignite._engine.FileWriter) with a pwrite at their
-    offset: copying them into the page cache is most of a writer's work, and would otherwise run
-    on the thread that commits, or take the GIL on each hand-over. Written rows leave the page
-    cache (a streamed output is not read again). sync() and close() wait for every write first,
+    offset: the copy is most of a writer's work, and would otherwise run on the thread that
+    commits, or take the GIL on each hand-over. Whole blocks bypass the page cache (O_DIRECT) where
+    the file system allows, and the rest leaves it once written: a streamed output is not read
+    again. sync() and close() wait for every write first,
     so a commit's fsync covers all rows appended before it; a write's error (OSError with its
     errno) is raised by the next append, sync or close."""
 
