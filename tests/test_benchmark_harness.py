@@ -71,3 +71,23 @@ def test_pipeline_cpu_cost_runs(tmp_path: Path) -> None:
     gil = data["gil_held_sampled"]  # sampled by py-spy where it runs; else the reason it did not
     assert "error" in gil or (gil["records"] == 500 and gil["total"] >= 0)
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_int8_recipes_runs(tmp_path: Path) -> None:
+    """The int8 recipes benchmark on a generated corpus: every recipe gets a row with its speed and
+    fidelity, and fp32 is its own reference."""
+    pytest.importorskip("matplotlib", reason="benchmark plots need matplotlib (pip install '.[bench]')")
+    pytest.importorskip("nncf", reason="int8 needs nncf (pip install '.[int8]')")
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"passage {i}: " + "some words of a generated corpus " * (1 + i % 9)})
+                           + "\n" for i in range(120)))
+    out = tmp_path / "int8.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "int8_recipes.py"), "--input", str(src), "--calibration-records",
+         "20", "--eval-records", "60", "--speed-records", "30", "--json", str(out)],
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    rows = {r["recipe"]: r for r in json.loads(out.read_text())["rows"]}
+    assert len(rows) == 12 and all(r["texts_per_s"] > 0 for r in rows.values())
+    assert rows["f32"]["min_cosine"] > 0.9999 and rows["f32"]["recall_at_10"] == 1.0
+    assert out.with_suffix(".png").exists()
