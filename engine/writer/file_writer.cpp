@@ -116,9 +116,10 @@ int FileWriter::write_range(const Range& r, std::size_t slot) {
   const unsigned char* whole = r.data + (lo - r.offset);
   if (const int err = pwrite_all(fd_, r.data, lo - r.offset, r.offset)) return err;
   if (const int err = write_direct(whole, hi - lo, lo, slot)) {
-    if (err != EINVAL) return err;
+    if (err != EINVAL && err != ENOMEM) return err;
     // Refused after all (an alignment this file system wants larger, or a file size limit that
-    // cuts the write short of a block): through the page cache from now on.
+    // cuts the write short of a block), or no aligned buffer to be had: through the page cache
+    // from now on (a real shortage of memory fails there too, with its errno).
     direct_ok_.store(false, std::memory_order_relaxed);
     if (const int again = pwrite_all(fd_, whole, hi - lo, lo)) return again;
   }
