@@ -147,8 +147,7 @@ def steady_rate(marks: list[tuple[float, int]], skip: float = STEADY_SKIP) -> fl
     """Records/s once the run is under way: the rows appended after the first `skip` of them, over
     the time from then to the last append. What a run of 10^9 records sees: start-up, the first
     touch of the pipeline's buffers and finishing the outputs left out. NaN for too few windows."""
-    total = sum(rows for _, rows in marks)
-    done = 0
+    total, done, k, at = sum(rows for _, rows in marks), 0, 0, 0.0
     for k, (at, rows) in enumerate(marks):
         done += rows
         if done >= skip * total:
