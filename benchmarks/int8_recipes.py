@@ -8,8 +8,8 @@
   no calibration at all.
 
 Speed: texts/s over --speed-records passages, batched as the packer batches them (--batch-tokens),
-run through an AsyncInferQueue in OpenVINO's throughput mode on all cores, the best of 3 warm
-passes. Fidelity: cosine to fp32 (min, mean) and recall@10 of an exact fp32 index queried with
+run through an AsyncInferQueue in OpenVINO's throughput mode on all cores, the best of 3
+passes (the first is cold). Fidelity: cosine to fp32 (min, mean) and recall@10 of an exact fp32 index queried with
 the candidate's vectors (as models/quantize.py measures it) on --eval-records other passages.
 Calibration: the first --calibration-records passages, apart from both.
 
@@ -96,9 +96,13 @@ def main() -> None:
         core = ov.Core()
         model = core.read_model(str(onnx))
 
-        def run(graph: Any, config: dict[str, Any], data: list, passes: int) -> tuple[np.ndarray, float]:
-            compiled = core.compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": args.threads,
-                                                         "PERFORMANCE_HINT": "THROUGHPUT", **config})
+        def compile(graph: Any, config: dict[str, Any]) -> Any:
+            return core.compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": args.threads,
+                                                     "PERFORMANCE_HINT": "THROUGHPUT", **config})
+
+        def run(compiled: Any, data: list, passes: int) -> tuple[np.ndarray, float]:
+            """The embeddings of `data`, and the fastest of `passes` passes (OpenVINO prepares its
+            kernels per shape on the first, so the first is cold)."""
             queue = ov.AsyncInferQueue(compiled)
             out: list[np.ndarray] = [np.empty(0, np.float32)] * len(data)
             queue.set_callback(lambda request, i: out.__setitem__(
@@ -112,13 +116,13 @@ def main() -> None:
                 best = min(best, time.perf_counter() - began)
             return np.concatenate(out), best
 
-        reference, _ = run(model, {"INFERENCE_PRECISION_HINT": "f32"}, evaluation, 1)
+        reference, _ = run(compile(model, {"INFERENCE_PRECISION_HINT": "f32"}), evaluation, 1)
         rows: list[dict[str, Any]] = []
 
         def measure(name: str, graph: Any, config: dict[str, Any]) -> None:
-            embedded, _ = run(graph, config, evaluation, 1)
-            run(graph, config, speed, 1)  # OpenVINO prepares its kernels per shape on first use
-            _, seconds = run(graph, config, speed, 3)
+            compiled = compile(graph, config)
+            embedded, _ = run(compiled, evaluation, 1)
+            _, seconds = run(compiled, speed, 3)
             cos = cosines(embedded, reference)
             rows.append({"recipe": name, "texts_per_s": args.speed_records / seconds, "min_cosine": float(cos.min()),
                          "mean_cosine": float(cos.mean()), "recall_at_10": recall_at_10(reference, embedded)})

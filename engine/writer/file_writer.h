@@ -1,5 +1,5 @@
-// Appends byte ranges to one open file on threads of its own, so that copying output rows into
-// the page cache runs neither on the thread that commits nor under Python's GIL.
+// Appends byte ranges to one open file on threads of its own, so that writing output rows runs
+// neither on the thread that commits nor under Python's GIL.
 #pragma once
 
 #include <atomic>
@@ -30,8 +30,8 @@ namespace ignite::writer {
 // descriptor stays the caller's; the destructor waits for the queued writes.
 class FileWriter {
  public:
-  // Two threads by default: one thread's copy into the page cache (~1 µs a 1.5 KB row on a slow
-  // VM) would cap a run near 1M rows/s.
+  // Two threads by default: where O_DIRECT is refused, one thread's copy into the page cache
+  // (~1 µs a 1.5 KB row on a slow VM) would cap a run near 1M rows/s.
   // `direct`: write whole blocks with O_DIRECT where the file system allows it.
   explicit FileWriter(int fd, unsigned threads = 2, bool direct = true);
   ~FileWriter();
