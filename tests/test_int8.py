@@ -93,6 +93,25 @@ def test_int8_run_says_its_fidelity_and_is_cached(tmp_path: Path, cache_dir: Pat
     assert second.returncode == 0, second.stderr
     assert "quantizing" not in second.stderr and said.group(0) in second.stderr  # cached, and said again
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    # int8 pads widths to 8 (fewer shapes for OpenVINO to build kernels for); the others do not.
+    from ignite.backends.openvino import INT8_PAD_MULTIPLE, OpenVinoRunner
+
+    xml = next((cache_dir / "int8").glob("*/model.xml"))
+    assert OpenVinoRunner(str(xml), 1, "int8").capabilities.pad_multiple == INT8_PAD_MULTIPLE == 8
+    onnx = next((cache_dir / "onnx").glob("*/model.onnx"))
+    assert OpenVinoRunner(str(onnx), 1, "fp32").capabilities.pad_multiple == 1
+
+
+def test_calibration_batches_pad_as_the_run_pads() -> None:
+    from ignite.backends.autotune import calibration_batches
+
+    lengths = np.array([3, 9, 17, 5, 12, 30, 1, 8])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ids = np.arange(1, offsets[-1] + 1, dtype=np.int32)
+    for multiple in (1, 8):
+        batches = calibration_batches(ids, offsets, 0, 64, count=None, pad_multiple=multiple)
+        assert all(b[0].shape[1] % multiple == 0 for b in batches)
+        assert sorted(int(n) for b in batches for n in b[1].sum(1)) == sorted(lengths.tolist())
 
 
 def test_int8_refused_where_it_does_not_run(tmp_path: Path, cache_dir: Path) -> None:

@@ -209,6 +209,7 @@ def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: Wind
     """The NNCF int8 model calibrated on the input's first distinct records, with its fidelity to
     fp32 on the next ones (held apart) said in the log, and a warning when it falls short."""
     from ignite.backends import autotune, open_int8
+    from ignite.backends.openvino import INT8_PAD_MULTIPLE
     from ignite.io.readers import RecordReader
     from ignite.models.quantize import CALIBRATION_RECORDS, HELD_APART_RECORDS, MEAN_COSINE_GOAL, RECALL_GOAL
 
@@ -228,7 +229,9 @@ def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: Wind
         if not part:
             return []
         token_ids, offsets = tokenizer.encode(part)
-        return autotune.calibration_batches(token_ids, offsets, tokenizer.pad_id, cfg.batch_tokens, count=None)
+        # padded as the run pads them, so the fidelity and timing measured are the run's
+        return autotune.calibration_batches(token_ids, offsets, tokenizer.pad_id, cfg.batch_tokens, count=None,
+                                            pad_multiple=INT8_PAD_MULTIPLE)
 
     runner, fidelity = open_int8(cfg.backend, spec, cfg.model, cfg.cache_dir, cfg.threads, batches(calibration),
                                  batches(held_apart))

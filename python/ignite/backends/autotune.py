@@ -214,14 +214,14 @@ def measure(pairs: Sequence[tuple[str, str]], open_pair: Opener, batches: Sequen
 
 
 def calibration_batches(token_ids: np.ndarray, offsets: np.ndarray, pad_id: int, batch_tokens: int,
-                        count: int | None = 3) -> list[Batch]:
+                        count: int | None = 3, pad_multiple: int = 1) -> list[Batch]:
     """Batches of the run's shape from tokenized sample records (flat ids and offsets): the sample
     planned as the packer plans a window, `count` of its batches spread over the lengths (None:
     all of them)."""
-    plan = plan_batches(np.diff(offsets), batch_tokens, 1)
+    plan = plan_batches(np.diff(offsets), batch_tokens, pad_multiple)
     if count is None:
         picks = list(range(len(plan)))
     else:
         picks = sorted({round(i) for i in np.linspace(0, len(plan) - 1, min(count, len(plan)))})
     bounds = plan.bounds.tolist()
-    return [fill_batch(token_ids, offsets, plan.order[bounds[i]:bounds[i + 1]], 1, pad_id) for i in picks]
+    return [fill_batch(token_ids, offsets, plan.order[bounds[i]:bounds[i + 1]], pad_multiple, pad_id) for i in picks]
