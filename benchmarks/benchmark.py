@@ -14,6 +14,7 @@ import functools
 import importlib.util
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -24,7 +25,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -170,21 +171,60 @@ def flops_per_config(cfg: dict[str, Any], mean_tokens: float) -> float:
     return 2.0 * layers * (4 * d * d + 2 * d * inter + 2 * mean_tokens * d)
 
 
-def matmul_peak(dtype: str, seconds: float = 1.5) -> float:
-    """FLOP/s of a large matrix product in `dtype` on this machine's cores (torch/oneDNN): the
-    arithmetic ceiling a CPU backend can approach."""
-    import torch
+M, K, N = 4096, 384, 1536  # a feed-forward product of all-MiniLM-L6-v2 over a 4,096-token batch
 
-    torch.set_num_threads(len(__import__("os").sched_getaffinity(0)))
-    tdtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
-    a, b = torch.randn(4096, 384, dtype=tdtype), torch.randn(384, 1536, dtype=tdtype)
-    for _ in range(3):
-        a @ b
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return 2 * 4096 * 384 * 1536 * n / (time.perf_counter() - start)
+
+def matmul_peak(dtype: str, seconds: float = 1.5) -> tuple[float, str]:
+    """FLOP/s of a large matrix product in `dtype` on this machine's cores, the fastest of the
+    libraries here (torch/oneDNN, numpy's BLAS, OpenVINO), and which it was: the arithmetic
+    ceiling a CPU backend can approach. One library is not a ceiling: on a Zen 5 EPYC torch's
+    fp32 product ran 166 GFLOP/s and OpenVINO's 356."""
+    import numpy as np
+
+    threads = len(os.sched_getaffinity(0))
+    a = np.random.default_rng(0).standard_normal((M, K), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((K, N), dtype=np.float32)
+    candidates: dict[str, Callable[[], object]] = {}
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        tdtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+        ta, tb = torch.from_numpy(a).to(tdtype), torch.from_numpy(b).to(tdtype)
+        candidates["torch"] = lambda: ta @ tb
+    except ImportError:
+        pass
+    if dtype == "fp32":
+        candidates["numpy"] = lambda: a @ b
+    try:
+        import openvino as ov
+        import openvino.opset13 as ops
+
+        x = ops.parameter([M, K], ov.Type.f32)
+        graph = ov.Model([ops.matmul(x, ops.constant(b), False, False)], [x])
+        precision = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}[dtype]
+        request = ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": precision,
+                                                         "INFERENCE_NUM_THREADS": threads}).create_infer_request()
+        candidates["openvino"] = lambda: request.infer([a])
+    except (ImportError, RuntimeError):  # not installed, or no such precision on this CPU
+        pass
+    best = (0.0, "none")
+    for name, product in candidates.items():
+        for _ in range(3):
+            product()
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            product()
+            n += 1
+        best = max(best, (2 * M * K * N * n / (time.perf_counter() - start), name))
+    return best
+
+
+def matmul_peaks(dtypes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """`matmul_peak_flops` and `matmul_peak_by` (the library) for each dtype, as results.json keeps them."""
+    peaks = {dt: matmul_peak(dt) for dt in dtypes}
+    return {"matmul_peak_flops": {dt: flops for dt, (flops, _) in peaks.items()},
+            "matmul_peak_by": {dt: by for dt, (_, by) in peaks.items()}}
 
 
 def best_of_rounds(jobs: list[tuple[str, Callable[[], dict[str, Any]]]], repeat: int) -> list[dict[str, Any]]:
@@ -386,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     info = machine()
     info["repeat"] = args.repeat
-    info["matmul_peak_flops"] = {dt: matmul_peak(dt) for dt in ("fp32", "bf16")}
+    info.update(matmul_peaks(("fp32", "bf16")))
     derive(rows, tokens, flops_per_token(model, tokens / len(texts)), info["matmul_peak_flops"])
     write_reports(args, argv, rows, info, len(texts), tokens)
     return 0
@@ -426,8 +466,9 @@ def write_reports(args: argparse.Namespace, argv: list[str] | None, rows: list[d
               f"(matmul flags: {' '.join(info.get('matmul_flags', [])) or 'none'})",
               f"- versions: {', '.join(f'{k} {v}' for k, v in info['versions'].items())}",
               f"- input: {records:,} records of {Path(args.input).name}, {tokens:,} tokens ({tokens / records:.1f} per text)",
-              f"- matmul ceiling here (torch, 4096x384x1536): "
-              f"{', '.join(f'{k} {v / 1e9:,.0f} GFLOP/s' for k, v in info.get('matmul_peak_flops', {}).items())}; "
+              f"- matmul ceiling here ({M}x{K}x{N}, the fastest library): "
+              + ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s ({info.get('matmul_peak_by', {}).get(k, 'torch')})"
+                          for k, v in info.get("matmul_peak_flops", {}).items()) + "; "
               f"`share of matmul peak` = tokens/s x model FLOPs per token / that ceiling",
               f"- command: `{cmd}`",
               "- time: file to file (read, tokenize, infer, write), model load excluded (column `load s`); "
@@ -444,7 +485,7 @@ def rerender(folder: Path, model: str | None) -> int:
     info, rows = saved["machine"], saved["rows"]
     info.setdefault("command", saved.get("command"))
     if "matmul_peak_flops" not in info:
-        info["matmul_peak_flops"] = {dt: matmul_peak(dt) for dt in ("fp32", "bf16")}
+        info.update(matmul_peaks(("fp32", "bf16")))
     derive(rows, saved["tokens"], flops_per_token(model or default_model(), saved["tokens"] / saved["records"]),
            info["matmul_peak_flops"])
     args = argparse.Namespace(out=folder, input=saved["input"], model=saved.get("model"))

@@ -67,11 +67,12 @@ def vision_flops(vision: dict[str, Any]) -> tuple[int, float]:
 def derive(result: dict[str, Any], vision: dict[str, Any]) -> None:
     """Each row's share of this machine's matmul ceiling in its precision (tokens-equivalent: the
     images' patch tokens through the tower's projections and feed-forward)."""
-    from benchmark import matmul_peak
+    from benchmark import matmul_peaks
 
     tokens, flops = vision_flops(vision)
-    peaks = {dtype: matmul_peak(dtype) for dtype in sorted({r["dtype"] for r in result["rows"]} | {"fp32"})}
-    result.update(tokens_per_image=tokens, flops_per_image=flops, matmul_peak_flops=peaks)
+    result.update(tokens_per_image=tokens, flops_per_image=flops,
+                  **matmul_peaks(sorted({r["dtype"] for r in result["rows"]} | {"fp32"})))
+    peaks = result["matmul_peak_flops"]
     for r in result["rows"]:
         r["tokens_per_s"] = round(r["images_per_s"] * tokens, 1)
         # Against the faster of its precision's and fp32's ceilings: without native bf16 a bf16
@@ -89,7 +90,8 @@ def report(result: dict[str, Any]) -> None:
                      f"{r['min_cosine_to_fp32_processor']:>9.5f}")
     print(f"machine: {info['cpu']}, {info['cores']} cores; matmul flags: "
           f"{' '.join(info.get('matmul_flags', [])) or 'none'}; matmul peak " +
-          ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in result.get("matmul_peak_flops", {}).items()))
+          ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s ({result.get('matmul_peak_by', {}).get(k, 'torch')})"
+                    for k, v in result.get("matmul_peak_flops", {}).items()))
     print(f"model: {result['model']}; {result['images']} images; {result.get('tokens_per_image', '?')} tokens an image"
           + (f"; {result['note']}" if result.get("note") else ""))
     print("\n".join(lines))

@@ -30,6 +30,9 @@ def test_benchmark_json_shape(tmp_path: Path, cache_dir: Path) -> None:
         assert row["texts_per_s"] > 0 and row["min_cosine"] > 0.9999
         assert len(row["runs_s"]) == 2 and round(row["seconds"], 3) == min(row["runs_s"])  # the best of 2 rounds
     assert rows["tei"]["available"] is False and rows["tei"]["reason"]
+    # The matmul ceiling is the fastest library's, and says which.
+    assert set(data["machine"]["matmul_peak_by"].values()) <= {"torch", "numpy", "openvino"}
+    assert min(data["machine"]["matmul_peak_flops"].values()) > 0
     assert (out / "results.md").read_text().count("| ignite |") == 1
     assert (out / "results.png").stat().st_size > 1000
 
