@@ -43,6 +43,9 @@ def test_the_kept_layers_run_in_the_fastest_faithful_precision() -> None:
     unfaithful_bf16 = _fidelity("bf16", 1.1, 0.96)
     assert choose([f32, unfaithful_bf16]) is f32
     assert choose([_fidelity("f32", 1.5, 0.95), unfaithful_bf16]).rest == "bf16"  # none faithful: the closest
+    # ... and of the closest within the recall's noise, the fastest.
+    assert choose([_fidelity("f32", 1.5, 0.968), _fidelity("bf16", 1.1, 0.966)]).rest == "bf16"
+    assert choose([_fidelity("f32", 1.1, 0.968), _fidelity("bf16", 1.5, 0.966)]).rest == "f32"
 
 
 def test_the_sensitive_layers_are_the_feed_forward_down_projections(tmp_path: Path, model_dir: Path) -> None:

@@ -33,6 +33,9 @@ QUANTIZE_FORMAT = 2  # bump when the recipe changes (2: sensitive layers kept, t
 CALIBRATION_RECORDS = 300  # NNCF's default subset size
 HELD_APART_RECORDS = 500
 MEAN_COSINE_GOAL, RECALL_GOAL = 0.99, 0.97  # below these the run warns that int8 is not the same model
+# Recall@10 on 500 held-apart records moves by about this much between calibrations of one recipe
+# (0.968-0.973 measured): a smaller gap between two precisions is not a difference.
+RECALL_NOISE = 0.005
 
 Batch = tuple[np.ndarray, np.ndarray]  # padded int32 ids and mask
 
@@ -98,11 +101,13 @@ def sensitive_layers(model) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def choose(fidelities: Sequence[Fidelity]) -> Fidelity:
-    """The fastest faithful precision for the kept layers; where none is faithful, the closest."""
+    """The fastest faithful precision for the kept layers; where none is faithful, the fastest of
+    the closest (those within RECALL_NOISE of the best recall)."""
     faithful = [f for f in fidelities if f.faithful]
     if faithful:
         return min(faithful, key=lambda f: f.seconds)
-    return max(fidelities, key=lambda f: (f.recall_at_10, f.mean_cosine))
+    best = max(f.recall_at_10 for f in fidelities)
+    return min((f for f in fidelities if f.recall_at_10 >= best - RECALL_NOISE), key=lambda f: f.seconds)
 
 
 def _digest(batches: Sequence[Batch]) -> str:
