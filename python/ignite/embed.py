@@ -206,8 +206,8 @@ def _measured_cpu_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokeniz
 
 
 def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: WindowTokenizer):  # type: ignore[no-untyped-def]
-    """The NNCF int8 model calibrated on the input's first distinct records, with its fidelity to
-    fp32 on the next ones (held apart) said in the log, and a warning when it falls short."""
+    """The NNCF int8 model (calibrated on the input's first distinct records where static), with
+    its fidelity to fp32 on the next ones (held apart) said in the log, and a warning when it falls short."""
     from ignite.backends import autotune, open_int8
     from ignite.backends.openvino import INT8_PAD_MULTIPLE
     from ignite.io.readers import RecordReader
@@ -235,7 +235,7 @@ def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: Wind
 
     runner, fidelity = open_int8(cfg.backend, spec, cfg.model, cfg.cache_dir, cfg.threads, batches(calibration),
                                  batches(held_apart))
-    log.info("int8 (NNCF static quantization): %s", fidelity.describe())
+    log.info("int8 (%s): %s", fidelity.name, fidelity.describe())
     if not fidelity.faithful:
         log.warning("int8 falls short of mean cosine %.2f and recall@10 %.2f against fp32 here: its embeddings "
                     "are not those of the same model; use --dtype fp32 or bf16 for exact ones",

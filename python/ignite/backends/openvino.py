@@ -11,8 +11,8 @@ import numpy as np
 from ignite.backends.base import BackendUnavailable, Capabilities
 from ignite.hardware import openvino_has_native_bf16
 
-# int8: a graph NNCF quantized (models/quantize.py); what it left unquantized runs in the
-# precision measured for it there (f32 unless given).
+# int8: a graph NNCF quantized or compressed (models/quantize.py); what it left unquantized runs in
+# the precision measured for it there (f32 unless given).
 _PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 MAX_STREAMS = 4  # batches in flight at once, each holding its buffers
 # OpenVINO builds its int8 kernels per input shape, ~20 ms each on the first batch of a shape; widths
@@ -26,11 +26,12 @@ class OpenVinoRunner:
     device = "cpu"
 
     def __init__(self, model_path: str, threads: int, dtype: str, streams: int | None = None,
-                 precision: str | None = None) -> None:
+                 precision: str | None = None, dynamic_group: int | None = None) -> None:
         """`model_path`: the exported ONNX graph, or for int8 the quantized OpenVINO IR (.xml);
         `streams`: batches run at once, the threads split between them (None: OpenVINO's
         throughput heuristic; --backend auto measures the alternatives); `precision`: OpenVINO's
-        inference precision, where not the dtype's own (int8's unquantized layers)."""
+        inference precision, where not the dtype's own (int8's unquantized layers); `dynamic_group`:
+        values a scale where OpenVINO quantizes activations as it runs (int8 weights only)."""
         try:
             import openvino as ov
         except ImportError as exc:
@@ -46,6 +47,8 @@ class OpenVinoRunner:
         # streams beat one two-thread stream by ~6% whole-process (small batches scale poorly
         # across threads).
         config: dict[str, object] = {"INFERENCE_PRECISION_HINT": precision or _PRECISION[dtype], "INFERENCE_NUM_THREADS": threads}
+        if dynamic_group is not None:
+            config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = dynamic_group
         if streams is None:
             config["PERFORMANCE_HINT"] = "THROUGHPUT"
         else:
