@@ -157,9 +157,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="auto: tensorrt, torch on CUDA; on a CPU openvino, then torch (bf16) or onnxruntime (fp32)")
     r.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16", "int8"), default="auto",
                    help="compute precision; auto: on a GPU bf16, on a CPU the fastest pair that stays within cosine "
-                        "0.999 of fp32, measured once per machine and model and cached; int8: static "
-                        "quantization with NNCF on OpenVINO, calibrated on your first records, its cosine and "
-                        "recall@10 to fp32 said every run (CPU only, never chosen for you)")
+                        "0.999 of fp32, measured once per machine and model and cached; int8: on OpenVINO, the faster "
+                        "faithful of NNCF static quantization calibrated on your first records and int8 weights "
+                        "with dynamic activations, its cosine and recall@10 to fp32 said every run (CPU only, "
+                        "never chosen for you)")
     r.add_argument("--gpus", default="all", help="all | none | comma-separated indices (default: all)")
     r.add_argument("--batch-tokens", type=_positive, default=None,
                    help="padded tokens per batch (default: 2048 on CPU, 65536 on GPU)")
