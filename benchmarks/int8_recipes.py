@@ -1,11 +1,11 @@
 """int8 recipes for OpenVINO on the CPU, in one run: speed and fidelity to fp32 of
 - fp32 and bf16 (the references);
-- static int8, Ignite's recipe (python/ignite/models/quantize.py: NNCF, calibrated on records,
-  the feed-forward down projections kept out of int8), the rest in f32 and in bf16;
-- int8 weights with dynamic int8 activations: NNCF weight compression (INT8_SYM, per channel),
-  and OpenVINO's CPU plugin quantizing each FullyConnected's input at run time in groups of
-  DYNAMIC_QUANTIZATION_GROUP_SIZE values (0: off, so int8 weights are only decompressed), with
-  no calibration at all.
+- static int8, Ignite's static recipe (python/ignite/models/quantize.py: NNCF, calibrated on
+  records, the feed-forward down projections kept out of int8), the rest in f32 and in bf16;
+- int8 weights with dynamic int8 activations (Ignite's dynamic recipe, at group 64): NNCF weight
+  compression (INT8_SYM, per channel), and OpenVINO's CPU plugin quantizing each FullyConnected's
+  input at run time in groups of DYNAMIC_QUANTIZATION_GROUP_SIZE values (0: off, so int8 weights
+  are only decompressed), with no calibration at all.
 
 Speed: texts/s over --speed-records passages, batched as the packer batches them (--batch-tokens),
 run through an AsyncInferQueue in OpenVINO's throughput mode on all cores, the best of 3
@@ -141,7 +141,7 @@ def main() -> None:
                                    preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration),
                                    ignored_scope=nncf.IgnoredScope(names=sensitive_layers(model)))
         for precision in ("f32", "bf16"):
-            measure(f"static int8 (Ignite's recipe), rest {precision}", static, {"INFERENCE_PRECISION_HINT": precision})
+            measure(f"static int8 (Ignite's static recipe), rest {precision}", static, {"INFERENCE_PRECISION_HINT": precision})
         with contextlib.redirect_stdout(io.StringIO()):
             weights = nncf.compress_weights(model.clone(), mode=nncf.CompressWeightsMode.INT8_SYM)
         for precision in ("f32", "bf16"):

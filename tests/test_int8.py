@@ -24,6 +24,11 @@ def test_recall_counts_ties_and_misses() -> None:
     assert recall_at_10(dup, dup[::-1].copy()[::-1]) == 1.0
     assert recall_at_10(ref, ref + 1e-4 * rng.standard_normal(ref.shape).astype(np.float32)) == 1.0
     assert recall_at_10(ref, rng.standard_normal(ref.shape).astype(np.float32)) < 0.2
+    # More records in the index: exact queries still find their own top 10; noisy ones find less.
+    more = rng.standard_normal((2000, 16)).astype(np.float32)
+    assert recall_at_10(ref, ref, more=more) == 1.0
+    noisy = ref + 0.3 * rng.standard_normal(ref.shape).astype(np.float32)
+    assert recall_at_10(ref, noisy, more=more) < recall_at_10(ref, noisy)
 
 
 def _fidelity(rest: str, seconds: float, recall: float):  # type: ignore[no-untyped-def]
@@ -87,7 +92,7 @@ def test_int8_run_says_its_fidelity_and_is_cached(tmp_path: Path, cache_dir: Pat
     measured = [Fidelity(**f) for f in json.loads((folder / "fidelity.json").read_text())]
     assert {f.recipe for f in measured} == {"static", "dynamic"} and (folder / "static.xml").is_file()
     for f in measured:
-        assert f.records == 500 and f.mean_cosine > 0.9
+        assert (f.records, f.index_records) == (500, 600) and f.mean_cosine > 0.9  # 900 records: 300 calibrate
         # static: calibrated on 300 records, one feed-forward down projection a layer kept
         assert (f.calibration_records, f.kept) == ((300, 2) if f.recipe == "static" else (0, 0))
     chosen = choose(measured)

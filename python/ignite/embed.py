@@ -207,13 +207,15 @@ def _measured_cpu_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokeniz
 
 def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: WindowTokenizer):  # type: ignore[no-untyped-def]
     """The NNCF int8 model (calibrated on the input's first distinct records where static), with
-    its fidelity to fp32 on the next ones (held apart) said in the log, and a warning when it falls short."""
+    its fidelity to fp32 on the next ones (held apart, searched among more) said in the log, and a
+    warning when it falls short."""
     from ignite.backends import autotune, open_int8
     from ignite.backends.openvino import INT8_PAD_MULTIPLE
     from ignite.io.readers import RecordReader
-    from ignite.models.quantize import CALIBRATION_RECORDS, HELD_APART_RECORDS, MEAN_COSINE_GOAL, RECALL_GOAL
+    from ignite.models.quantize import (CALIBRATION_RECORDS, HELD_APART_RECORDS, INDEX_RECORDS, MEAN_COSINE_GOAL,
+                                        RECALL_GOAL)
 
-    want = CALIBRATION_RECORDS + HELD_APART_RECORDS
+    want = CALIBRATION_RECORDS + max(HELD_APART_RECORDS, INDEX_RECORDS)
     texts: dict[str, None] = {}  # distinct, in input order: a duplicate would tie in the recall
     for item in files:
         for window in RecordReader(item, cfg.field, None, want).windows():
@@ -223,7 +225,8 @@ def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: Wind
         if len(texts) >= want:
             break
     sample = list(texts)[:want]
-    calibration, held_apart = sample[:CALIBRATION_RECORDS], sample[CALIBRATION_RECORDS:]
+    held = CALIBRATION_RECORDS + HELD_APART_RECORDS
+    calibration, held_apart, index_only = sample[:CALIBRATION_RECORDS], sample[CALIBRATION_RECORDS:held], sample[held:]
 
     def batches(part: list[str]) -> list:
         if not part:
@@ -234,7 +237,7 @@ def _int8_runner(cfg: EmbedConfig, spec: ModelSpec, files: list, tokenizer: Wind
                                             pad_multiple=INT8_PAD_MULTIPLE)
 
     runner, fidelity = open_int8(cfg.backend, spec, cfg.model, cfg.cache_dir, cfg.threads, batches(calibration),
-                                 batches(held_apart))
+                                 batches(held_apart), batches(index_only))
     log.info("int8 (%s): %s", fidelity.name, fidelity.describe())
     if not fidelity.faithful:
         log.warning("int8 falls short of mean cosine %.2f and recall@10 %.2f against fp32 here: its embeddings "

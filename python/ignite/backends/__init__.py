@@ -46,10 +46,10 @@ def open_backend(backend: str, dtype: str, spec: ModelSpec, options: ModelOption
 
 
 def open_int8(backend: str, spec: ModelSpec, options: ModelOptions, cache_dir: os.PathLike, threads: int,
-              calibration: list, held_apart: list) -> tuple[Runner, object]:
+              calibration: list, held_apart: list, index_only: list) -> tuple[Runner, object]:
     """The int8 model on OpenVINO (the faster faithful of NNCF static quantization, calibrated on
     `calibration` batches of the user's records, and int8 weights with dynamic activations), and
-    its Fidelity to fp32 on the `held_apart` batches."""
+    its Fidelity to fp32 on the `held_apart` batches (queries of an index with `index_only` too)."""
     if backend not in ("auto", "openvino"):
         raise UsageError(f"--dtype int8 runs on --backend openvino (static quantization), not {backend}")
     from pathlib import Path
@@ -57,7 +57,7 @@ def open_int8(backend: str, spec: ModelSpec, options: ModelOptions, cache_dir: o
     from ignite.backends.openvino import OpenVinoRunner
     from ignite.models.quantize import quantized_model
 
-    xml, fidelity = quantized_model(spec, options, Path(cache_dir), calibration, held_apart, threads)
+    xml, fidelity = quantized_model(spec, options, Path(cache_dir), calibration, held_apart, threads, index_only)
     return OpenVinoRunner(str(xml), threads, "int8", precision=fidelity.rest,
                           dynamic_group=fidelity.dynamic_group), fidelity
 
