@@ -179,8 +179,6 @@ def matmul_peak(dtype: str, seconds: float = 1.5) -> tuple[float, str]:
     libraries here (torch/oneDNN, numpy's BLAS, OpenVINO), and which it was: the arithmetic
     ceiling a CPU backend can approach. One library is not a ceiling: on a Zen 5 EPYC torch's
     fp32 product ran 166 GFLOP/s and OpenVINO's 356."""
-    import numpy as np
-
     threads = len(os.sched_getaffinity(0))
     a = np.random.default_rng(0).standard_normal((M, K), dtype=np.float32)
     b = np.random.default_rng(1).standard_normal((K, N), dtype=np.float32)

@@ -1,16 +1,21 @@
-"""int8 done properly, two recipes measured and the fastest faithful one kept. (1) Static
-quantization of the exported graph with OpenVINO NNCF, calibrated on the user's own records (SmoothQuant and bias correction, as NNCF's transformer recipe keeps
-softmax, layer norm and the like in higher precision), once per model, options, calibration
-sample and CPU, cached. The sensitive layers stay out of int8: the feed-forward down projections,
-whose inputs (the GELU's outputs) have the widest, most lopsided range. They run in f32, or in bf16
-where the CPU multiplies it natively and that measures faster. (2) int8 weights everywhere (NNCF
-weight compression, per channel) with each FullyConnected's input quantized per token in groups of
-DYNAMIC_GROUP values as it runs (OpenVINO's dynamic quantization): no calibration, no layer kept,
-finer activation ranges than one static range a tensor, and slower (on a Zen 5 EPYC 1.22x bf16
-against static's 1.32x, recall@10 0.974 against 0.970). OpenVINO does not quantize dynamically in a
-graph that holds static quantizers, so the two do not mix. Every quantized model comes with its
-fidelity to fp32, measured on held-apart records: min and mean cosine, and recall@10 of an fp32
-exact index queried with int8 vectors against the same queries in fp32."""
+"""int8 done properly: two recipes, both measured, the fastest faithful one kept.
+
+(1) Static quantization of the exported graph with OpenVINO NNCF, calibrated on the user's own
+records (SmoothQuant and bias correction, as NNCF's transformer recipe keeps softmax, layer norm
+and the like in higher precision), once per model, options, calibration sample and CPU, cached. The
+sensitive layers stay out of int8: the feed-forward down projections, whose inputs (the GELU's
+outputs) have the widest, most lopsided range. They run in f32, or in bf16 where the CPU multiplies
+it natively and that measures faster.
+(2) int8 weights everywhere (NNCF weight compression, per channel), each FullyConnected's input
+quantized per token in groups of DYNAMIC_GROUP values as it runs (OpenVINO's dynamic
+quantization): no calibration, no layer kept, finer activation ranges than one static range a
+tensor, and slower (on a Zen 5 EPYC 1.22x bf16 against static's 1.32x, recall@10 0.974 against
+0.970). OpenVINO does not quantize dynamically in a graph that holds static quantizers, so the two
+do not mix.
+
+Every quantized model comes with its fidelity to fp32, measured on held-apart records: min and
+mean cosine, and recall@10 of an fp32 exact index queried with int8 vectors against the same
+queries in fp32."""
 from __future__ import annotations
 
 import dataclasses
@@ -42,11 +47,11 @@ HELD_APART_RECORDS = 500
 # 5,200), so the index is the size benchmarks/benchmark.py searches. Those extra records cost one
 # fp32 pass, not one a recipe.
 INDEX_RECORDS = 2000
-DYNAMIC_GROUP = 64  # values a scale in dynamic quantization: 32 was no more faithful and 0.85x as fast
+DYNAMIC_GROUP = 64  # values a scale in dynamic quantization: 32 was no more faithful and 0.8x as fast
 RECIPES = {"static": "NNCF static quantization", "dynamic": "NNCF int8 weights, OpenVINO dynamic activations"}
 MEAN_COSINE_GOAL, RECALL_GOAL = 0.99, 0.97  # below these the run warns that int8 is not the same model
-# Recall@10 on 500 held-apart records moves by about this much between calibrations of one recipe
-# (0.968-0.973 measured): a smaller gap between two precisions is not a difference.
+# Recall@10 of one recipe moves by about this much between samples of 500 held-apart records
+# (0.967-0.974 over ten): a smaller gap between two candidates is not a difference.
 RECALL_NOISE = 0.005
 
 Batch = tuple[np.ndarray, np.ndarray]  # padded int32 ids and mask
@@ -76,8 +81,10 @@ class Fidelity:
                 f"recall@10 {self.recall_at_10:.3f} against fp32, on {self.records} held-apart records "
                 f"(an exact index of {max(self.index_records, self.records):,})")
         if self.recipe == "dynamic":
-            return f"{said}; activations quantized per token in groups of {DYNAMIC_GROUP} as it runs, the rest in {self.rest}"
-        return f"{said}; calibrated on {self.calibration_records} of yours; {self.kept} sensitive layers kept in {self.rest}"
+            return (f"{said}; activations quantized per token in groups of {DYNAMIC_GROUP} as it runs, "
+                    f"the rest in {self.rest}")
+        return (f"{said}; calibrated on {self.calibration_records} of yours; {self.kept} sensitive layers kept "
+                f"in {self.rest}")
 
     @property
     def name(self) -> str:
@@ -149,7 +156,8 @@ def _digest(batches: Sequence[Batch]) -> str:
 
 
 def quantized_model(spec: ModelSpec, options: ModelOptions, cache_dir: Path, calibration: Sequence[Batch],
-                    held_apart: Sequence[Batch], threads: int, index_only: Sequence[Batch] = ()) -> tuple[Path, Fidelity]:
+                    held_apart: Sequence[Batch], threads: int,
+                    index_only: Sequence[Batch] = ()) -> tuple[Path, Fidelity]:
     """The OpenVINO IR of the int8 recipe chosen (static.xml or dynamic.xml) and its fidelity in
     the precision chosen for what stays out of int8, quantizing and measuring first if needed."""
     try:
@@ -162,8 +170,8 @@ def quantized_model(spec: ModelSpec, options: ModelOptions, cache_dir: Path, cal
     onnx_path = export_onnx(spec, options, cache_dir)
     payload = {"format": QUANTIZE_FORMAT, "graph": export_key(spec, options), "nncf": nncf.__version__,
                "openvino": ov.get_version(), "cpu": cpu_model(),
-               "flags": sorted(cpu_flags()), "threads": threads, "calibration": _digest(calibration), "held_apart": _digest(held_apart),
-               "index_only": _digest(index_only)}
+               "flags": sorted(cpu_flags()), "threads": threads, "calibration": _digest(calibration),
+               "held_apart": _digest(held_apart), "index_only": _digest(index_only)}
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
     final = cache_dir / "int8" / key
     report = final / "fidelity.json"
