@@ -51,7 +51,7 @@ def open_int8(backend: str, spec: ModelSpec, options: ModelOptions, cache_dir: o
     `calibration` batches of the user's records, and int8 weights with dynamic activations), and
     its Fidelity to fp32 on the `held_apart` batches (queries of an index with `index_only` too)."""
     if backend not in ("auto", "openvino"):
-        raise UsageError(f"--dtype int8 runs on --backend openvino (static quantization), not {backend}")
+        raise UsageError(f"--dtype int8 runs on --backend openvino (NNCF quantization), not {backend}")
     from pathlib import Path
 
     from ignite.backends.openvino import OpenVinoRunner

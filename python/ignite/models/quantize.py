@@ -92,12 +92,16 @@ class Fidelity:
 
     @property
     def dynamic_group(self) -> int | None:
-        """OpenVINO's DYNAMIC_QUANTIZATION_GROUP_SIZE for this recipe (None: not dynamic)."""
-        return DYNAMIC_GROUP if self.recipe == "dynamic" else None
+        return dynamic_group(self.recipe)
 
     @property
     def faithful(self) -> bool:
         return self.mean_cosine >= MEAN_COSINE_GOAL and self.recall_at_10 >= RECALL_GOAL
+
+
+def dynamic_group(recipe: str) -> int | None:
+    """OpenVINO's DYNAMIC_QUANTIZATION_GROUP_SIZE for a recipe (None: not dynamic)."""
+    return DYNAMIC_GROUP if recipe == "dynamic" else None
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -229,7 +233,7 @@ def _quantize(onnx_path: Path, calibration: Sequence[Batch], held_apart: Sequenc
     for recipe, graph in graphs.items():
         for precision in ("f32", "bf16") if openvino_has_native_bf16(core) else ("f32",):
             static = recipe == "static"
-            int8, seconds = embed(graph, precision, group=None if static else DYNAMIC_GROUP)
+            int8, seconds = embed(graph, precision, group=dynamic_group(recipe))
             cos = cosines(int8, reference)
             fidelities.append(Fidelity(records=len(reference), min_cosine=round(float(cos.min()), 6),
                                        mean_cosine=round(float(cos.mean()), 6),
