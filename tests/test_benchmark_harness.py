@@ -94,3 +94,21 @@ def test_int8_recipes_runs(tmp_path: Path) -> None:
     assert len(rows) == 14 and all(r["texts_per_s"] > 0 for r in rows.values())
     assert rows["f32"]["min_cosine"] > 0.9999 and rows["f32"]["recall_at_10"] == 1.0
     assert out.with_suffix(".png").exists()
+
+
+def test_rounds_rotate_the_order() -> None:
+    """Each round starts one job further on, so no job always runs right after the same one; every
+    row keeps its fastest run and all its times."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import benchmark
+
+    order: list[str] = []
+    times = {"a": iter([3.0, 1.0, 2.0]), "b": iter([5.0, 6.0, 4.0]), "c": iter([7.0, 8.0, 9.0])}
+
+    def job(name: str):  # type: ignore[no-untyped-def]
+        return lambda: order.append(name) or {"name": name, "seconds": next(times[name])}
+
+    rows = benchmark.best_of_rounds([(n, job(n)) for n in "abc"], repeat=3)
+    assert order == list("abc" "bca" "cab")
+    assert [(r["name"], r["seconds"], r["runs_s"]) for r in rows] == [
+        ("a", 1.0, [3.0, 1.0, 2.0]), ("b", 4.0, [5.0, 6.0, 4.0]), ("c", 7.0, [7.0, 8.0, 9.0])]
