@@ -12,11 +12,12 @@
   narrower range.
 
 Speed: texts/s over --speed-records passages, batched as the packer batches them (--batch-tokens),
-run through an AsyncInferQueue in OpenVINO's throughput mode on all cores: after a cold pass (OpenVINO
-prepares its kernels per shape on the first), the median of --rounds passes, the recipes taking turns
-in each round, so a machine's drift falls on all of them alike. Fidelity: cosine to fp32 (min, mean) and recall@10 of an exact fp32 index queried with
-the candidate's vectors (as models/quantize.py measures it) on --eval-records other passages.
-Calibration: the first --calibration-records passages, apart from both.
+run through an AsyncInferQueue in OpenVINO's throughput mode on all cores: after a cold pass
+(OpenVINO prepares its kernels per shape on the first), the median of --rounds passes, the recipes
+taking turns in each round, so a machine's drift falls on all of them alike. Fidelity: cosine to
+fp32 (min, mean) and recall@10 of an exact fp32 index queried with the candidate's vectors (as
+models/quantize.py measures it) on --eval-records other passages. Calibration: the first
+--calibration-records passages, apart from both.
 
     python benchmarks/int8_recipes.py [--input passages.jsonl.zst] [--json OUT.json (and OUT.png)]
 """
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -152,10 +153,8 @@ def main() -> None:
             everything = nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER,
                                        preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration))
         measure("everything int8 (no layer kept), rest bf16", everything, {"INFERENCE_PRECISION_HINT": "bf16"})
-        apart, probe = core.read_model(str(onnx)), core.read_model(str(onnx))
-        downs = set(sensitive_layers(probe))
-        probe.add_outputs([op.input_value(0) for op in probe.get_ordered_ops() if op.get_friendly_name() in downs])
-        kept = outliers_apart(apart, compile(probe, {"INFERENCE_PRECISION_HINT": "f32"}), calibration)
+        apart = core.read_model(str(onnx))
+        kept = outliers_apart(apart, lambda graph: compile(graph, {"INFERENCE_PRECISION_HINT": "f32"}), calibration)
         with contextlib.redirect_stdout(io.StringIO()):
             split = nncf.quantize(apart, dataset, model_type=nncf.ModelType.TRANSFORMER,
                                   preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration),
@@ -187,18 +186,21 @@ def main() -> None:
         print(f"wrote {args.json} and {args.json.with_suffix('.png').name}")
 
 
-def outliers_apart(model: Any, probe: Any, calibration: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
+def outliers_apart(model: Any, compile_f32: Callable[[Any], Any],
+                   calibration: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
     """Rewrite each down projection x @ W of `model` as (x * mask) @ W + x[..., S] @ W[S], S its
-    OUTLIER_CHANNELS inputs of widest range over `calibration`, mask zero on S: the same function,
-    with S out of the product that int8 quantizes. `probe` runs the same graph with each down
-    projection's input as an extra output. Returns the names of the small products, for NNCF to
-    leave alone."""
+    OUTLIER_CHANNELS inputs of widest range over `calibration` (run in f32, each down projection's
+    input an extra output), mask zero on S: the same function, with S out of the product that int8
+    quantizes. Returns the names of the small products, for NNCF to leave alone."""
     import openvino.opset13 as ops
 
     from ignite.models.quantize import sensitive_layers
 
     names = set(sensitive_layers(model))
     downs = [op for op in model.get_ordered_ops() if op.get_friendly_name() in names]
+    probe = model.clone()  # the same ops in the same order
+    probe.add_outputs([op.input_value(0) for op in probe.get_ordered_ops() if op.get_friendly_name() in names])
+    probe = compile_f32(probe)
     widest = [np.zeros(op.get_input_partial_shape(0)[-1].get_length(), np.float32) for op in downs]
     for ids, mask in calibration:
         got = probe({"input_ids": ids, "attention_mask": mask})
