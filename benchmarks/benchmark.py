@@ -227,14 +227,14 @@ def matmul_peaks(dtypes: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 def best_of_rounds(jobs: list[tuple[str, Callable[[], dict[str, Any]]]], repeat: int) -> list[dict[str, Any]]:
     """Every job once per round, `repeat` rounds, each job's fastest run kept: interleaved, so a
-    machine that slows down or speeds up mid-benchmark shifts every row alike. Each round starts
-    one job further on, so no job always follows the same one (on a Zen 5 VM, `auto` always run
-    just before bf16 had measured up to 6% slower than it; whole processes in turns, 1.00x).
-    A row keeps the times of all its runs (`runs_s`), so the spread is there to read."""
+    machine that slows down or speeds up mid-benchmark shifts every row alike. Every other round
+    runs the jobs in reverse, so no job always runs just before the same one (on a Zen 5 VM, `auto`,
+    always just before bf16, measured 3-6% slower than the same pair in six runs; whole processes
+    in turns, 1.00x). A row keeps the times of all its runs (`runs_s`), so the spread is there to
+    read."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in jobs}
     for round_ in range(1, repeat + 1):
-        start = (round_ - 1) % len(jobs)
-        for name, job in jobs[start:] + jobs[:start]:
+        for name, job in jobs if round_ % 2 else jobs[::-1]:
             log.info("%s (round %d of %d) ...", name, round_, repeat)
             runs[name].append(job())
     rows = []
