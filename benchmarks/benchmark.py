@@ -229,8 +229,8 @@ def best_of_rounds(jobs: list[tuple[str, Callable[[], dict[str, Any]]]], repeat:
     """Every job once per round, `repeat` rounds, each job's fastest run kept: interleaved, so a
     machine that slows down or speeds up mid-benchmark shifts every row alike. Every other round
     runs the jobs in reverse, so no job always runs just before the same one (on a Zen 5 VM, `auto`,
-    always just before bf16, measured 3-6% slower than the same pair in six runs; whole processes
-    in turns, 1.00x). A row keeps the times of all its runs (`runs_s`), so the spread is there to
+    always just before bf16, measured 2-6% slower than the same pair in five runs of six; whole
+    processes in turns, 1.00x). A row keeps the times of all its runs (`runs_s`), so the spread is there to
     read."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in jobs}
     for round_ in range(1, repeat + 1):
