@@ -137,10 +137,15 @@ def main() -> None:
         for precision in ("f32", "bf16"):
             measure(f"{precision}", model, {"INFERENCE_PRECISION_HINT": precision})
         dataset = nncf.Dataset([{"input_ids": ids, "attention_mask": mask} for ids, mask in calibration])
-        with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars would split the table
-            static = nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER,
-                                   preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration),
-                                   ignored_scope=nncf.IgnoredScope(names=sensitive_layers(model)))
+
+        def quantize(graph: Any, kept: list[str]) -> Any:
+            """Ignite's static recipe on `graph`, `kept` left out of int8."""
+            with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bars would split the table
+                return nncf.quantize(graph, dataset, model_type=nncf.ModelType.TRANSFORMER,
+                                     preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration),
+                                     ignored_scope=nncf.IgnoredScope(names=kept))
+
+        static = quantize(model, sensitive_layers(model))
         for precision in ("f32", "bf16"):
             measure(f"static int8 (Ignite's static recipe), rest {precision}", static, {"INFERENCE_PRECISION_HINT": precision})
         with contextlib.redirect_stdout(io.StringIO()):
@@ -149,17 +154,10 @@ def main() -> None:
             for group in GROUPS:
                 measure(f"int8 weights, dynamic activations group {group}, {precision}", weights,
                         {"INFERENCE_PRECISION_HINT": precision, "DYNAMIC_QUANTIZATION_GROUP_SIZE": group})
-        with contextlib.redirect_stdout(io.StringIO()):
-            everything = nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER,
-                                       preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration))
-        measure("everything int8 (no layer kept), rest bf16", everything, {"INFERENCE_PRECISION_HINT": "bf16"})
+        measure("everything int8 (no layer kept), rest bf16", quantize(model, []), {"INFERENCE_PRECISION_HINT": "bf16"})
         apart = core.read_model(str(onnx))
         kept = outliers_apart(apart, lambda graph: compile(graph, {"INFERENCE_PRECISION_HINT": "f32"}), calibration)
-        with contextlib.redirect_stdout(io.StringIO()):
-            split = nncf.quantize(apart, dataset, model_type=nncf.ModelType.TRANSFORMER,
-                                  preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration),
-                                  ignored_scope=nncf.IgnoredScope(names=kept))
-        measure(f"everything int8, {OUTLIER_CHANNELS} widest down inputs apart, rest bf16", split,
+        measure(f"everything int8, {OUTLIER_CHANNELS} widest down inputs apart, rest bf16", quantize(apart, kept),
                 {"INFERENCE_PRECISION_HINT": "bf16"})
         seconds: dict[str, list[float]] = {name: [] for name in compiled_by}
         for _ in range(args.rounds):
